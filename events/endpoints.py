@@ -1,0 +1,67 @@
+"""Events of a telephony endpoint (phone number -> agents) and of the phone-number index.
+
+Stored topics: ``events.endpoints:EndpointCreated`` and so on. Do not move or rename.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import DomainEvent
+
+Value = str | int | bool | None
+
+ENDPOINT_FIELDS = ("inbound_agent_name", "outbound_agent_name", "label", "is_active")
+"""The fields of an endpoint that an update may change (number and provider are fixed)."""
+
+
+class EndpointCreated(DomainEvent):
+    """A phone number was mapped to agents. ``originator_id`` is the endpoint id."""
+
+    actor: str
+    request_id: str | None
+    phone_number: str  # E.164
+    provider: str
+    inbound_agent_name: str | None
+    outbound_agent_name: str | None
+    label: str | None
+    is_active: bool
+
+
+class EndpointUpdated(DomainEvent):
+    """Some of an endpoint's ``ENDPOINT_FIELDS`` changed: ``changes`` holds only those, with their new values."""
+
+    actor: str
+    request_id: str | None
+    phone_number: str  # E.164, unchanged; carried so that the event alone names the number
+    changes: dict[str, Value]
+
+
+class EndpointDeleted(DomainEvent):
+    """The endpoint was deleted; its phone number is free again."""
+
+    actor: str
+    request_id: str | None
+    phone_number: str  # E.164
+
+
+class PhoneNumberClaimed(DomainEvent):
+    """Internal: the phone-number index (id ``uuid5(PHONE_NUMBER_NAMESPACE, e164)``) now belongs to an endpoint.
+
+    Saved atomically with ``EndpointCreated``; the index's optimistic version check is what makes
+    "one endpoint per number" hold under concurrent requests. Not published.
+    """
+
+    actor: str
+    request_id: str | None
+    phone_number: str
+    endpoint_id: UUID
+
+
+class PhoneNumberReleased(DomainEvent):
+    """Internal: the endpoint holding the number was deleted; saved atomically with ``EndpointDeleted``."""
+
+    actor: str
+    request_id: str | None
+    phone_number: str
+    endpoint_id: UUID

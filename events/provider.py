@@ -1,0 +1,52 @@
+"""Events of the telephony provider configuration (a single aggregate with the well-known id ``SETTINGS_ID``).
+
+Stored topic: ``events.provider:ProviderUpdated``. Do not move or rename.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import DomainEvent
+
+Value = str | int | None
+
+SETTINGS_ID = UUID("5e771e65-7e1e-4a0e-9000-000000000001")
+"""The id of the one telephony-settings aggregate."""
+
+PROVIDERS = ("twilio", "exotel", "vobiz")
+
+PROVIDER_FIELDS = (
+    "provider",
+    "public_base_url",
+    "twilio_account_sid",
+    "twilio_auth_token",
+    "twilio_phone_number",
+    "twilio_max_concurrent",
+    "exotel_account_sid",
+    "exotel_api_key",
+    "exotel_api_token",
+    "exotel_phone_number",
+    "exotel_api_base",
+    "exotel_max_concurrent",
+    "vobiz_auth_id",
+    "vobiz_auth_token",
+    "vobiz_phone_number",
+    "vobiz_max_concurrent",
+)
+"""The provider configuration's fields, in the order of the API reference (16, as in the seed's GET response)."""
+
+SECRET_FIELDS = frozenset({"twilio_auth_token", "exotel_api_key", "exotel_api_token", "vobiz_auth_token"})
+"""Fields whose values are credentials: stored, but never shown unmasked, logged or published."""
+
+
+class ProviderUpdated(DomainEvent):
+    """Some provider fields changed: ``changes`` holds only those, with their new values (``None`` = cleared).
+
+    Secret values are stored here (encrypted at rest when a cipher key is configured); everything that
+    leaves the service masks them.
+    """
+
+    actor: str
+    request_id: str | None
+    changes: dict[str, Value]

@@ -1,0 +1,46 @@
+"""The ``telephony-settings`` command."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+
+from service.settings import ConfigurationError, Settings
+
+
+@click.group()
+def main() -> None:
+    """telephony-settings: event-sourced telephony provider settings and phone-number routes."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the embedded defaults keep their files [env TELEPHONY_DATA_DIR, default ./data].",
+)
+def serve(host: str, port: int, data_dir: Path | None) -> None:
+    """Run the HTTP service (SQLite in the data dir unless TELEPHONY_DATABASE_URL says otherwise)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    try:
+        settings = Settings.from_env(data_dir=data_dir)
+        settings.store_env()
+    except ConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = "PostgreSQL" if settings.effective_database_url.startswith("postgres") else settings.effective_database_url
+    click.echo(f"telephony-settings: http://{host}:{port}  store: {store}  docs: http://{host}:{port}/schema", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,234 @@
+"""The domain rules of telephony settings as pure ``decide`` functions: state + command -> new events.
+
+State comes from the same folds the read side uses (``projections``); the write side (``service.application``)
+loads it from the store, calls a ``decide_*`` function and saves the events it returns with optimistic
+concurrency. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+import msgspec
+from eventsourcing.domain import DomainEvent
+
+from events import (
+    ENDPOINT_FIELDS,
+    PROVIDER_FIELDS,
+    SECRET_FIELDS,
+    SETTINGS_ID,
+    EndpointCreated,
+    EndpointDeleted,
+    EndpointUpdated,
+    PhoneNumberClaimed,
+    PhoneNumberReleased,
+    ProviderUpdated,
+)
+from projections import Endpoint, ProviderConfig, ProviderView, mask_secret
+from service import rules
+from service.errors import (
+    DuplicatePhoneNumberError,
+    EndpointNotFoundError,
+    FieldError,
+    InvalidSettingsError,
+)
+
+PHONE_NUMBER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:telephony-settings:phone-number")
+
+REQUIRED_CREDENTIALS = {
+    "twilio": ("twilio_account_sid", "twilio_auth_token"),
+    "exotel": ("exotel_account_sid", "exotel_api_key", "exotel_api_token"),
+    "vobiz": ("vobiz_auth_id", "vobiz_auth_token"),
+}
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who causes a change, recorded on every event."""
+
+    name: str = "anonymous"
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEndpoint:
+    phone_number: str  # E.164
+    provider: str
+    inbound_agent_name: str | None = None
+    outbound_agent_name: str | None = None
+    label: str | None = None
+    is_active: bool = True
+
+
+@dataclass(frozen=True)
+class PhoneNumberIndex:
+    """Which endpoint holds a phone number; ``version`` is the index aggregate's, 0 before its first event."""
+
+    endpoint_id: UUID | None = None
+    version: int = 0
+
+
+def phone_number_index_id(e164: str) -> UUID:
+    return uuid5(PHONE_NUMBER_NAMESPACE, e164)
+
+
+def evolve_index(index: PhoneNumberIndex, event: object) -> PhoneNumberIndex:
+    if isinstance(event, PhoneNumberClaimed):
+        return PhoneNumberIndex(endpoint_id=event.endpoint_id, version=event.originator_version)
+    if isinstance(event, PhoneNumberReleased):
+        return PhoneNumberIndex(endpoint_id=None, version=event.originator_version)
+    return index
+
+
+def _stamp(actor: Actor) -> dict[str, Any]:
+    return {"timestamp": DomainEvent.create_timestamp(), "actor": actor.name, "request_id": actor.request_id}
+
+
+def decide_create_endpoint(
+    endpoint_id: UUID, index: PhoneNumberIndex, command: NewEndpoint, actor: Actor
+) -> list[DomainEvent]:
+    if index.endpoint_id is not None:
+        raise DuplicatePhoneNumberError(f"an endpoint for {command.phone_number} already exists")
+    stamp = _stamp(actor)
+    return [
+        EndpointCreated(
+            originator_id=endpoint_id,
+            originator_version=1,
+            phone_number=command.phone_number,
+            provider=command.provider,
+            inbound_agent_name=command.inbound_agent_name,
+            outbound_agent_name=command.outbound_agent_name,
+            label=command.label,
+            is_active=command.is_active,
+            **stamp,
+        ),
+        PhoneNumberClaimed(
+            originator_id=phone_number_index_id(command.phone_number),
+            originator_version=index.version + 1,
+            phone_number=command.phone_number,
+            endpoint_id=endpoint_id,
+            **stamp,
+        ),
+    ]
+
+
+def decide_update_endpoint(
+    endpoint_id: UUID, endpoint: Endpoint | None, patch: dict[str, Any], actor: Actor
+) -> list[DomainEvent]:
+    """``patch`` holds only fields the client sent (already validated); unchanged values store nothing."""
+    if endpoint is None:
+        raise EndpointNotFoundError(f"endpoint {endpoint_id} not found")
+    changes = {name: value for name, value in patch.items() if getattr(endpoint, name) != value}
+    assert set(changes) <= set(ENDPOINT_FIELDS)
+    if not changes:
+        return []
+    return [
+        EndpointUpdated(
+            originator_id=endpoint.id,
+            originator_version=endpoint.version + 1,
+            phone_number=endpoint.phone_number,
+            changes=changes,
+            **_stamp(actor),
+        )
+    ]
+
+
+def decide_delete_endpoint(
+    endpoint_id: UUID, endpoint: Endpoint | None, index: PhoneNumberIndex, actor: Actor
+) -> list[DomainEvent]:
+    if endpoint is None:
+        raise EndpointNotFoundError(f"endpoint {endpoint_id} not found")
+    stamp = _stamp(actor)
+    return [
+        EndpointDeleted(
+            originator_id=endpoint.id,
+            originator_version=endpoint.version + 1,
+            phone_number=endpoint.phone_number,
+            **stamp,
+        ),
+        PhoneNumberReleased(
+            originator_id=phone_number_index_id(endpoint.phone_number),
+            originator_version=index.version + 1,
+            phone_number=endpoint.phone_number,
+            endpoint_id=endpoint.id,
+            **stamp,
+        ),
+    ]
+
+
+def decide_update_provider(current: ProviderView, patch: dict[str, Any], actor: Actor) -> list[DomainEvent]:
+    """Merge ``patch`` (validated field by field) into the configuration and check the result as a whole.
+
+    A secret sent back exactly as it is shown masked keeps the stored secret, so a client can PUT what it GOT.
+    """
+    config = current.config
+    changes: dict[str, Any] = {}
+    for name, value in patch.items():
+        stored = getattr(config, name)
+        if name in SECRET_FIELDS and value is not None and stored is not None and value == mask_secret(stored):
+            continue
+        if value != stored:
+            changes[name] = value
+    merged = msgspec.structs.replace(config, **changes)
+    problems = missing_settings(merged)
+    if problems:
+        raise InvalidSettingsError(problems)
+    if not changes:
+        return []
+    return [
+        ProviderUpdated(
+            originator_id=SETTINGS_ID,
+            originator_version=current.version + 1,
+            changes={name: changes[name] for name in PROVIDER_FIELDS if name in changes},
+            **_stamp(actor),
+        )
+    ]
+
+
+def missing_settings(config: ProviderConfig) -> list[FieldError]:
+    """What the configuration lacks to be usable: the public base URL and the active provider's credentials."""
+    problems = []
+    if not config.public_base_url:
+        problems.append(FieldError("public_base_url", "is required for every provider"))
+    for name in REQUIRED_CREDENTIALS[config.provider]:
+        if not getattr(config, name):
+            problems.append(FieldError(name, f"is required when provider is {config.provider}"))
+    return problems
+
+
+def normalise_provider_patch(patch: dict[str, Any]) -> dict[str, Any]:
+    """Field-by-field rules of a provider update (types were checked by the request schema)."""
+    errors: list[FieldError] = []
+    result: dict[str, Any] = {}
+    for name, value in patch.items():
+        try:
+            result[name] = _normalise_provider_field(name, value)
+        except ValueError as exc:
+            errors.append(FieldError(name, str(exc)))
+    if errors:
+        raise InvalidSettingsError(errors)
+    return result
+
+
+def _normalise_provider_field(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in ("public_base_url", "exotel_api_base"):
+        return rules.to_public_https_url(value)
+    if name.endswith("_phone_number"):
+        return rules.to_e164(value)
+    if isinstance(value, str):
+        value = value.strip()
+        if not value:
+            raise ValueError("must not be empty (send null to clear it)")
+    return value
+
+
+def normalise_new_endpoint(phone_number: str, **fields: Any) -> NewEndpoint:
+    try:
+        e164 = rules.to_e164(phone_number)
+    except ValueError as exc:
+        raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None
+    return NewEndpoint(phone_number=e164, **fields)

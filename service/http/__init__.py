@@ -1,0 +1,1 @@
+"""The HTTP interface: controllers that turn requests into commands and read models into responses."""

@@ -1,0 +1,141 @@
+"""``/api/settings/endpoints``: phone number -> inbound agent / outbound agent."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, Response, delete, get, post, put
+from litestar.datastructures import ResponseHeader
+from litestar.openapi.spec import Example
+from litestar.params import Body, Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from service.container import Container
+from service.domain import Actor, NewEndpoint, normalise_new_endpoint
+from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.http.schemas import EndpointCreate, EndpointOut, EndpointUpdate, ProviderName, present_fields
+from service.queries import EndpointFilter, get_endpoint, list_endpoints
+from service.rules import to_e164
+
+BASE = "/api/settings/endpoints"
+FIXED = "is fixed for an endpoint: delete the endpoint and create a new one to change it"
+
+CREATE_EXAMPLE = {
+    "phone_number": "+919876543210",
+    "provider": "exotel",
+    "inbound_agent_name": "support-agent",
+    "outbound_agent_name": "sales-agent",
+    "label": "Main support line",
+}
+
+
+def parse_endpoint_id(raw: str) -> UUID:
+    """A malformed id names no endpoint: 404, like an unknown one."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise EndpointNotFoundError(f"endpoint {raw[:64]!r} not found") from None
+
+
+def found(endpoint: EndpointOut | None, endpoint_id: UUID) -> EndpointOut:
+    if endpoint is None:
+        raise EndpointNotFoundError(f"endpoint {endpoint_id} not found")
+    return endpoint
+
+
+class EndpointsController(Controller):
+    path = BASE
+    tags = ["Telephony endpoints"]
+
+    @get(
+        summary="List telephony endpoints in creation order",
+        response_headers=[
+            ResponseHeader(
+                name="X-Total-Count", description="Matching endpoints before paging", documentation_only=True
+            )
+        ],
+    )
+    async def list_endpoints(
+        self,
+        container: Container,
+        provider: Annotated[ProviderName | None, Parameter(query="provider")] = None,
+        is_active: Annotated[bool | None, Parameter(query="is_active")] = None,
+        phone_number: Annotated[
+            str | None, Parameter(query="phone_number", max_length=32, description="Any spelling; compared as E.164")
+        ] = None,
+        agent: Annotated[str | None, Parameter(query="agent", max_length=64, description="Inbound or outbound")] = None,
+        page: Annotated[int | None, Parameter(query="page", ge=1, description="From 1")] = None,
+        page_size: Annotated[int | None, Parameter(query="page_size", ge=1, le=500)] = None,
+    ) -> Response[list[EndpointOut]]:
+        e164 = None
+        if phone_number is not None:
+            try:
+                e164 = to_e164(phone_number)
+            except ValueError as exc:
+                raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None
+        paged = page is not None or page_size is not None
+        items, total = list_endpoints(
+            container.read_model,
+            EndpointFilter(provider=provider, is_active=is_active, phone_number=e164, agent=agent),
+            page=(page or 1) if paged else None,
+            page_size=(page_size or 100) if paged else None,
+        )
+        return Response(items, headers={"X-Total-Count": str(total)})
+
+    @post(
+        summary="Create a telephony endpoint",
+        description="Returns the computed inbound_webhook_url: configure it in the provider's dashboard.",
+        status_code=HTTP_201_CREATED,
+        response_headers=[
+            ResponseHeader(name="Location", description="URL of the new endpoint", documentation_only=True)
+        ],
+        sync_to_thread=True,
+    )
+    def create_endpoint(
+        self,
+        container: Container,
+        actor: Actor,
+        data: Annotated[EndpointCreate, Body(examples=[Example(summary="Exotel support line", value=CREATE_EXAMPLE)])],
+    ) -> Response[EndpointOut]:
+        fields = present_fields(data)
+        command: NewEndpoint = normalise_new_endpoint(**fields)
+        endpoint_id, position = container.app.create_endpoint(command, actor)
+        container.read_model.catch_up(until=position)
+        endpoint = found(get_endpoint(container.read_model, endpoint_id), endpoint_id)
+        return Response(endpoint, status_code=HTTP_201_CREATED, headers={"Location": f"{BASE}/{endpoint_id}"})
+
+    @get("/{endpoint_id:str}", summary="Read one telephony endpoint")
+    async def get_endpoint(self, container: Container, endpoint_id: Annotated[str, Parameter()]) -> EndpointOut:
+        parsed = parse_endpoint_id(endpoint_id)
+        return found(get_endpoint(container.read_model, parsed), parsed)
+
+    @put(
+        "/{endpoint_id:str}",
+        summary="Update a telephony endpoint (partial)",
+        description="Fields: inbound_agent_name, outbound_agent_name, label, is_active; null clears an agent or label.",
+        sync_to_thread=True,
+        opt={"unknown_field_hints": {"phone_number": FIXED, "provider": FIXED}},
+    )
+    def update_endpoint(
+        self,
+        container: Container,
+        actor: Actor,
+        endpoint_id: Annotated[str, Parameter()],
+        data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
+    ) -> EndpointOut:
+        parsed = parse_endpoint_id(endpoint_id)
+        position = container.app.update_endpoint(parsed, present_fields(data), actor)
+        container.read_model.catch_up(until=position)
+        return found(get_endpoint(container.read_model, parsed), parsed)
+
+    @delete(
+        "/{endpoint_id:str}",
+        summary="Delete a telephony endpoint",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+    )
+    def delete_endpoint(self, container: Container, actor: Actor, endpoint_id: Annotated[str, Parameter()]) -> None:
+        parsed = parse_endpoint_id(endpoint_id)
+        position = container.app.delete_endpoint(parsed, actor)
+        container.read_model.catch_up(until=position)

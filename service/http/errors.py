@@ -1,0 +1,116 @@
+"""One table from every error to its status code and JSON body (``{"detail": ..., "errors": [...]}``).
+
+Validation messages name the field and the rule, never the submitted value (it may be a secret).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from eventsourcing.persistence import PersistenceError
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from service.errors import (
+    ConcurrentChangeError,
+    DuplicatePhoneNumberError,
+    EndpointNotFoundError,
+    FieldError,
+    InvalidSettingsError,
+)
+
+log = logging.getLogger("telephony_settings.http")
+
+_PATH = re.compile(r" - at `\$\.data\.?([^`]*)`$")
+_NAMED_FIELD = re.compile(r"field `([^`]+)`")
+
+
+def _json(status: int, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
+    body: dict[str, Any] = {"detail": detail}
+    if errors is not None:
+        body["errors"] = [{"field": e.field, "message": e.message} for e in errors]
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def _field_error(item: dict[str, Any], cause: BaseException | None, hints: dict[str, str]) -> FieldError:
+    message = str(item.get("message", "is invalid"))
+    field = str(item.get("key") or "body")
+    if item.get("source") == "body":
+        cause_text = str(cause) if cause is not None else ""
+        path = _PATH.search(cause_text)
+        named = _NAMED_FIELD.search(message)
+        if named:
+            field = named.group(1)
+        elif path and path.group(1):
+            field = path.group(1)
+        else:
+            field = "body"
+        if "unknown field" in message:
+            message = hints.get(field, "is not a known field")
+        elif "missing required field" in message:
+            message = "is required"
+    return FieldError(field, message)
+
+
+def on_validation_exception(request: Request, exc: ValidationException) -> Response:
+    cause = exc.__cause__
+    if cause is not None and "missing required field `data`" in str(cause):
+        return _json(HTTP_400_BAD_REQUEST, "the request body must be a JSON object")
+    hints = request.route_handler.opt.get("unknown_field_hints", {})
+    items = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_field_error(item, cause, hints) for item in items if isinstance(item, dict)]
+    if not errors:
+        errors = [FieldError("body", "is invalid")]
+    detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
+    return _json(HTTP_422_UNPROCESSABLE_ENTITY, detail, errors)
+
+
+def on_invalid_settings(_: Request, exc: InvalidSettingsError) -> Response:
+    return _json(HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, exc.errors)
+
+
+def on_not_found(_: Request, exc: EndpointNotFoundError) -> Response:
+    return _json(HTTP_404_NOT_FOUND, exc.detail)
+
+
+def on_conflict(_: Request, exc: DuplicatePhoneNumberError | ConcurrentChangeError) -> Response:
+    return _json(HTTP_409_CONFLICT, exc.detail)
+
+
+def on_store_unavailable(request: Request, exc: PersistenceError) -> Response:
+    log.error("event store error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return _json(
+        HTTP_503_SERVICE_UNAVAILABLE, "the event store is unavailable; try again shortly", headers={"Retry-After": "1"}
+    )
+
+
+def on_http_exception(_: Request, exc: HTTPException) -> Response:
+    return _json(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+def on_unexpected(request: Request, exc: Exception) -> Response:
+    # Log the type and where, not the exception text: it may quote request data.
+    log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path, exc_info=exc)
+    return _json(HTTP_500_INTERNAL_SERVER_ERROR, "internal server error")
+
+
+EXCEPTION_HANDLERS = {
+    ValidationException: on_validation_exception,
+    InvalidSettingsError: on_invalid_settings,
+    EndpointNotFoundError: on_not_found,
+    DuplicatePhoneNumberError: on_conflict,
+    ConcurrentChangeError: on_conflict,
+    PersistenceError: on_store_unavailable,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}

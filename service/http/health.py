@@ -1,0 +1,35 @@
+"""``/health/live`` and ``/health/ready``: for orchestrators and load balancers; no authentication."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from service.container import Container
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["Health"]
+    include_in_schema = True
+
+    @get("/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "ok"}
+
+    @get("/ready", summary="The event store answers; read-model lag in events", sync_to_thread=True)
+    def ready(self, container: Container) -> Response[dict[str, object]]:
+        try:
+            head = container.app.recorder.max_notification_id() or 0
+        except Exception as exc:  # any failure of the store means not ready
+            body = {"status": "unavailable", "store": "unreachable", "error": type(exc).__name__}
+            return Response(body, status_code=HTTP_503_SERVICE_UNAVAILABLE)
+        position = container.read_model.position
+        body = {
+            "status": "ok",
+            "store": "ok",
+            "store_position": head,
+            "read_model_position": position,
+            "read_model_lag": max(head - position, 0),
+        }
+        return Response(body, status_code=HTTP_200_OK)

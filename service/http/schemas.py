@@ -1,0 +1,122 @@
+"""Request and response bodies of the REST API (msgspec structs; their constraints appear in OpenAPI).
+
+Types and shapes are checked here; rules that need code (E.164 numbers, public URLs, the provider's required
+credentials) live in ``service.rules`` and ``service.domain``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, Struct, UnsetType
+
+from service.rules import AGENT_NAME_PATTERN, LABEL_MAX_LENGTH, TWILIO_ACCOUNT_SID_PATTERN
+
+ProviderName = Literal["twilio", "exotel", "vobiz"]
+AgentName = Annotated[
+    str, Meta(pattern=AGENT_NAME_PATTERN, description="Letters, digits, '.', '_', '-'; 1-64 characters; goes into URLs")
+]
+Label = Annotated[str, Meta(max_length=LABEL_MAX_LENGTH, description="Human-readable label")]
+PhoneNumber = Annotated[
+    str, Meta(max_length=32, description="International format with + and country code; stored as E.164")
+]
+PublicUrl = Annotated[str, Meta(max_length=2048, description="Public https URL without query or fragment")]
+MaxConcurrent = Annotated[int, Meta(ge=1, le=1000)]
+Secret = Annotated[str, Meta(min_length=1, max_length=512, description="Write-only in effect: reads show it masked")]
+Identifier = Annotated[str, Meta(min_length=1, max_length=256)]
+TwilioAccountSid = Annotated[str, Meta(pattern=TWILIO_ACCOUNT_SID_PATTERN, description="AC + 32 hex digits")]
+
+
+def present_fields(struct: Struct) -> dict[str, Any]:
+    """The fields a client actually sent (``UNSET`` ones left out), for partial updates."""
+    return {name: value for name in struct.__struct_fields__ if (value := getattr(struct, name)) is not UNSET}
+
+
+class ProviderSettingsUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Partial update: a field left out keeps its value; ``null`` clears it."""
+
+    provider: ProviderName | UnsetType = UNSET
+    public_base_url: PublicUrl | None | UnsetType = UNSET
+    twilio_account_sid: TwilioAccountSid | None | UnsetType = UNSET
+    twilio_auth_token: Secret | None | UnsetType = UNSET
+    twilio_phone_number: PhoneNumber | None | UnsetType = UNSET
+    twilio_max_concurrent: MaxConcurrent | UnsetType = UNSET
+    exotel_account_sid: Identifier | None | UnsetType = UNSET
+    exotel_api_key: Secret | None | UnsetType = UNSET
+    exotel_api_token: Secret | None | UnsetType = UNSET
+    exotel_phone_number: PhoneNumber | None | UnsetType = UNSET
+    exotel_api_base: PublicUrl | None | UnsetType = UNSET
+    exotel_max_concurrent: MaxConcurrent | UnsetType = UNSET
+    vobiz_auth_id: Identifier | None | UnsetType = UNSET
+    vobiz_auth_token: Secret | None | UnsetType = UNSET
+    vobiz_phone_number: PhoneNumber | None | UnsetType = UNSET
+    vobiz_max_concurrent: MaxConcurrent | UnsetType = UNSET
+
+
+class ProviderSettings(Struct, kw_only=True):
+    """The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters."""
+
+    provider: ProviderName
+    public_base_url: str | None
+    twilio_account_sid: str | None
+    twilio_auth_token: str | None
+    twilio_phone_number: str | None
+    twilio_max_concurrent: int
+    exotel_account_sid: str | None
+    exotel_api_key: str | None
+    exotel_api_token: str | None
+    exotel_phone_number: str | None
+    exotel_api_base: str | None
+    exotel_max_concurrent: int
+    vobiz_auth_id: str | None
+    vobiz_auth_token: str | None
+    vobiz_phone_number: str | None
+    vobiz_max_concurrent: int
+
+
+class EndpointCreate(Struct, forbid_unknown_fields=True, kw_only=True):
+    phone_number: PhoneNumber
+    provider: ProviderName
+    inbound_agent_name: AgentName | None = None
+    outbound_agent_name: AgentName | None = None
+    label: Label | None = None
+    is_active: bool = True
+
+
+class EndpointUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
+    """Partial update; ``null`` clears an agent or the label. Number and provider are fixed."""
+
+    inbound_agent_name: AgentName | None | UnsetType = UNSET
+    outbound_agent_name: AgentName | None | UnsetType = UNSET
+    label: Label | None | UnsetType = UNSET
+    is_active: bool | UnsetType = UNSET
+
+
+class EndpointOut(Struct, kw_only=True):
+    id: UUID
+    phone_number: str
+    provider: ProviderName
+    inbound_agent_name: str | None
+    outbound_agent_name: str | None
+    label: str | None
+    is_active: bool
+    created_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
+    updated_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
+    inbound_webhook_url: Annotated[
+        str | None, Meta(description="{public_base_url}/telephony/{provider}/inbound/{inbound_agent_name}")
+    ]
+
+
+class ErrorItem(Struct):
+    field: str
+    message: str
+
+
+class ErrorBody(Struct, kw_only=True):
+    detail: str
+    errors: list[ErrorItem] | UnsetType = UNSET
+
+
+encoder = msgspec.json.Encoder()

@@ -1,0 +1,78 @@
+"""``/api/settings/telephony``: the provider configuration."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get, put
+from litestar.openapi.spec import Example
+from litestar.params import Body
+
+from service.container import Container
+from service.domain import Actor, normalise_provider_patch
+from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, present_fields
+from service.queries import get_provider_settings
+
+TWILIO_EXAMPLE = {
+    "provider": "twilio",
+    "public_base_url": "https://your-domain.com",
+    "twilio_account_sid": "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".replace("x", "0"),
+    "twilio_auth_token": "your_auth_token",
+    "twilio_phone_number": "+15551234567",
+    "twilio_max_concurrent": 10,
+}
+EXOTEL_EXAMPLE = {
+    "provider": "exotel",
+    "public_base_url": "https://your-domain.com",
+    "exotel_account_sid": "your_sid",
+    "exotel_api_key": "your_api_key",
+    "exotel_api_token": "your_api_token",
+    "exotel_phone_number": "+919876543210",
+    "exotel_api_base": "https://api.exotel.com",
+    "exotel_max_concurrent": 5,
+}
+VOBIZ_EXAMPLE = {
+    "provider": "vobiz",
+    "public_base_url": "https://your-domain.com",
+    "vobiz_auth_id": "your_auth_id",
+    "vobiz_auth_token": "your_auth_token",
+    "vobiz_phone_number": "+919876543210",
+    "vobiz_max_concurrent": 5,
+}
+
+
+class TelephonyController(Controller):
+    path = "/api/settings/telephony"
+    tags = ["Telephony provider"]
+
+    @get(summary="Read the telephony provider configuration (secrets masked)")
+    async def get_telephony(self, container: Container) -> ProviderSettings:
+        return get_provider_settings(container.read_model)
+
+    @put(
+        summary="Update the telephony provider configuration (partial)",
+        description=(
+            "A field left out keeps its value; null clears it. Sending back a masked secret keeps the stored one. "
+            "After the merge, public_base_url and the active provider's credentials must be set."
+        ),
+        sync_to_thread=True,
+    )
+    def put_telephony(
+        self,
+        container: Container,
+        actor: Actor,
+        data: Annotated[
+            ProviderSettingsUpdate,
+            Body(
+                examples=[
+                    Example(summary="Twilio", value=TWILIO_EXAMPLE),
+                    Example(summary="Exotel", value=EXOTEL_EXAMPLE),
+                    Example(summary="Vobiz", value=VOBIZ_EXAMPLE),
+                ]
+            ),
+        ],
+    ) -> ProviderSettings:
+        patch = normalise_provider_patch(present_fields(data))
+        position = container.app.update_provider(patch, actor)
+        container.read_model.catch_up(until=position)
+        return get_provider_settings(container.read_model)

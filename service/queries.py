@@ -1,0 +1,81 @@
+"""Queries: plain functions over the read model that return what the REST API shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID
+
+from projections import Endpoint, ProviderConfig, inbound_webhook_url, masked
+from service.http.schemas import EndpointOut, ProviderSettings
+from service.read_model import ReadModel
+
+
+@dataclass(frozen=True)
+class EndpointFilter:
+    provider: str | None = None
+    is_active: bool | None = None
+    phone_number: str | None = None  # E.164
+    agent: str | None = None
+
+    def matches(self, endpoint: Endpoint) -> bool:
+        return (
+            (self.provider is None or endpoint.provider == self.provider)
+            and (self.is_active is None or endpoint.is_active == self.is_active)
+            and (self.phone_number is None or endpoint.phone_number == self.phone_number)
+            and (self.agent is None or self.agent in (endpoint.inbound_agent_name, endpoint.outbound_agent_name))
+        )
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def present_endpoint(endpoint: Endpoint, public_base_url: str | None) -> EndpointOut:
+    return EndpointOut(
+        id=endpoint.id,
+        phone_number=endpoint.phone_number,
+        provider=endpoint.provider,  # type: ignore[arg-type]
+        inbound_agent_name=endpoint.inbound_agent_name,
+        outbound_agent_name=endpoint.outbound_agent_name,
+        label=endpoint.label,
+        is_active=endpoint.is_active,
+        created_at=format_time(endpoint.created_at),
+        updated_at=format_time(endpoint.updated_at),
+        inbound_webhook_url=inbound_webhook_url(public_base_url, endpoint.provider, endpoint.inbound_agent_name),
+    )
+
+
+def present_provider(config: ProviderConfig) -> ProviderSettings:
+    return ProviderSettings(**masked(config))  # type: ignore[arg-type]
+
+
+def get_provider_settings(read_model: ReadModel) -> ProviderSettings:
+    with read_model.reading() as view:
+        config = view.provider.config
+    return present_provider(config)
+
+
+def get_endpoint(read_model: ReadModel, endpoint_id: UUID) -> EndpointOut | None:
+    with read_model.reading() as view:
+        endpoint = view.endpoints.by_id.get(endpoint_id)
+        base_url = view.provider.config.public_base_url
+    return None if endpoint is None else present_endpoint(endpoint, base_url)
+
+
+def list_endpoints(
+    read_model: ReadModel, where: EndpointFilter, page: int | None = None, page_size: int | None = None
+) -> tuple[list[EndpointOut], int]:
+    """Endpoints in creation order that match ``where``, one page of them when paging; and the unpaged count."""
+    with read_model.reading() as view:
+        base_url = view.provider.config.public_base_url
+        if where.phone_number is not None:
+            endpoint_id = view.endpoints.by_phone_number.get(where.phone_number)
+            candidates = [view.endpoints.by_id[endpoint_id]] if endpoint_id is not None else []
+        else:
+            candidates = list(view.endpoints.by_id.values())
+    matching = [endpoint for endpoint in candidates if where.matches(endpoint)]
+    total = len(matching)
+    if page is not None and page_size is not None:
+        matching = matching[(page - 1) * page_size : page * page_size]
+    return [present_endpoint(endpoint, base_url) for endpoint in matching], total

@@ -1,0 +1,96 @@
+"""Configuration, read once from the environment. The only module that reads ``os.environ``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ENV_PREFIX = "TELEPHONY_"
+KNOWN_VARIABLES = (
+    "TELEPHONY_DATABASE_URL",
+    "TELEPHONY_NATS_URL",
+    "TELEPHONY_DATA_DIR",
+    "TELEPHONY_API_KEYS",
+    "TELEPHONY_CIPHER_KEY",
+    "TELEPHONY_LOG_LEVEL",
+    "TELEPHONY_POLL_INTERVAL",
+)
+
+
+class ConfigurationError(Exception):
+    """The environment does not describe a usable configuration."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    """``sqlite:///path`` or ``postgresql://user:pass@host:port/db``; ``None``: SQLite in the data dir."""
+    nats_url: str | None = None
+    api_keys: str | None = None
+    cipher_key: str | None = None
+    log_level: str = "INFO"
+    poll_interval: float = 1.0
+    """Seconds between polls of the store for changes written by other processes."""
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if environ is None else environ
+        try:
+            poll_interval = float(env.get("TELEPHONY_POLL_INTERVAL", "1.0"))
+        except ValueError:
+            raise ConfigurationError("TELEPHONY_POLL_INTERVAL must be a number of seconds") from None
+        settings = cls(
+            data_dir=Path(env.get("TELEPHONY_DATA_DIR") or "data"),
+            database_url=env.get("TELEPHONY_DATABASE_URL") or None,
+            nats_url=env.get("TELEPHONY_NATS_URL") or None,
+            api_keys=env.get("TELEPHONY_API_KEYS") or None,
+            cipher_key=env.get("TELEPHONY_CIPHER_KEY") or None,
+            log_level=(env.get("TELEPHONY_LOG_LEVEL") or "INFO").upper(),
+            poll_interval=poll_interval,
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'events.db'}"
+
+    def store_env(self) -> dict[str, str]:
+        """The eventsourcing environment for the configured database."""
+        url = self.effective_database_url
+        parts = urlsplit(url)
+        if parts.scheme == "sqlite":
+            path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
+            if not path:
+                raise ConfigurationError("TELEPHONY_DATABASE_URL: use sqlite:///relative/path or sqlite:////abs/path")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"}
+        elif parts.scheme in ("postgresql", "postgres"):
+            dbname = parts.path.lstrip("/")
+            if not dbname:
+                raise ConfigurationError("TELEPHONY_DATABASE_URL: a postgresql:// URL must name the database")
+            env = {
+                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "POSTGRES_DBNAME": unquote(dbname),
+                "POSTGRES_HOST": parts.hostname or "127.0.0.1",
+                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_USER": unquote(parts.username or "postgres"),
+                "POSTGRES_PASSWORD": unquote(parts.password or ""),
+                # Never wait forever for the table lock every insert takes, nor for a dead server.
+                "POSTGRES_LOCK_TIMEOUT": "5",
+                "POSTGRES_CONNECT_TIMEOUT": "5",
+                "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+                "POSTGRES_PRE_PING": "y",
+                # Sized for the worker threads that run commands (anyio's default limiter: 40).
+                "POSTGRES_POOL_SIZE": "10",
+                "POSTGRES_MAX_OVERFLOW": "30",
+            }
+        else:
+            raise ConfigurationError("TELEPHONY_DATABASE_URL must start with sqlite:/// or postgresql://")
+        if self.cipher_key:
+            env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
+            env["CIPHER_KEY"] = self.cipher_key
+        return env
