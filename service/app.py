@@ -19,6 +19,9 @@ from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.telephony import TelephonyController
+from service.nats_embedded import EmbeddedNatsServer
+from service.nats_link import NatsLink
+from service.relay import Relay
 from service.settings import Settings
 
 log = logging.getLogger("telephony_settings")
@@ -46,13 +49,33 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         owned = container is None
         built = container or await sync_to_thread(build_container, settings)
         holder["container"] = built
-        follower = asyncio.create_task(_follow_store(built, settings.poll_interval))
+        tasks = [asyncio.create_task(_follow_store(built, settings.poll_interval), name="read-model-follower")]
+        embedded: EmbeddedNatsServer | None = None
         try:
+            if settings.nats_mode != "off":
+                url = settings.nats_url
+                if settings.nats_mode == "embedded":
+                    embedded = EmbeddedNatsServer(settings.data_dir / "nats")
+                    await sync_to_thread(embedded.start)
+                    url = embedded.url
+                    log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
+                assert url is not None
+                built.nats = NatsLink(url)
+                await built.nats.start()
+                built.relay = Relay(built.app, built.nats, poll_interval=settings.poll_interval)
+                built.app.on_commit(lambda _position: built.relay.wake() if built.relay else None)
+                tasks.append(asyncio.create_task(built.relay.run(), name="relay"))
             yield
         finally:
-            follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await follower
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            if built.nats is not None:
+                await built.nats.close()
+            if embedded is not None:
+                await sync_to_thread(embedded.stop)
             if owned:
                 built.close()
 

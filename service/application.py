@@ -38,6 +38,17 @@ class SettingsApplication(Application[UUID]):
         # The provider aggregate gains an event per PUT for ever: keep its folded state and fast-forward it.
         self._provider_cache: ProviderView = provider_projection.INITIAL
         self._provider_lock = threading.Lock()
+        self._commit_listeners: list[Callable[[int], None]] = []
+
+    def on_commit(self, listener: Callable[[int], None]) -> None:
+        """Call ``listener(position)`` in the saving thread after every save (e.g. to wake the relay)."""
+        self._commit_listeners.append(listener)
+
+    def _notify(self, recordings: list[Any]) -> None:
+        if recordings:
+            position = recordings[-1].notification.id
+            for listener in self._commit_listeners:
+                listener(position)
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Only what the settings module passed in: the process environment must not reconfigure the store.

@@ -7,7 +7,9 @@ import logging
 from dataclasses import dataclass
 
 from service.application import SettingsApplication
+from service.nats_link import NatsLink
 from service.read_model import ReadModel
+from service.relay import Relay
 from service.settings import Settings
 
 log = logging.getLogger("telephony_settings")
@@ -18,6 +20,8 @@ class Container:
     settings: Settings
     app: SettingsApplication
     read_model: ReadModel
+    nats: NatsLink | None = None
+    relay: Relay | None = None
 
     def close(self) -> None:
         self.app.close()

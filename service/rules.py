@@ -7,38 +7,15 @@ submitted value (it may be a secret typed into the wrong field).
 from __future__ import annotations
 
 import ipaddress
-import re
 from urllib.parse import urlsplit
 
-import phonenumbers
+from events.phone_numbers import e164_digits, to_e164
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 TWILIO_ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 LABEL_MAX_LENGTH = 100
 
-# What a human may type around the digits of an international number: "+1 (555) 123-4567", "+91.98765.43210".
-_PHONE_SHAPE = re.compile(r"^\+[0-9][0-9 ().\-]{0,30}$")
-
-
-def to_e164(raw: str) -> str:
-    """The E.164 form of an international phone number (``+`` and country code required)."""
-    text = raw.strip()
-    if not text.startswith("+"):
-        raise ValueError("must be in international format, starting with + and the country code (E.164)")
-    if not _PHONE_SHAPE.match(text):
-        raise ValueError("may contain only +, digits, spaces, dashes, dots and parentheses (E.164)")
-    try:
-        number = phonenumbers.parse(text, None)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError("is not a phone number with a known country code (E.164)") from exc
-    if not phonenumbers.is_possible_number(number):
-        raise ValueError("is not a possible phone number for its country code (E.164)")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def e164_digits(e164: str) -> str:
-    """The digits of an E.164 number, as used in NATS subjects and KV keys (``+15551234567`` -> ``15551234567``)."""
-    return e164.lstrip("+")
+__all__ = ["e164_digits", "to_e164", "to_public_https_url"]
 
 
 def to_public_https_url(raw: str) -> str:

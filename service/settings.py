@@ -30,6 +30,8 @@ class Settings:
     database_url: str | None = None
     """``sqlite:///path`` or ``postgresql://user:pass@host:port/db``; ``None``: SQLite in the data dir."""
     nats_url: str | None = None
+    """``nats://host:port`` (several comma-separated for a cluster); ``None``: an embedded nats-server in the data
+    dir; ``"off"``: publish nothing (tools, tests of the HTTP API alone)."""
     api_keys: str | None = None
     cipher_key: str | None = None
     log_level: str = "INFO"
@@ -53,6 +55,12 @@ class Settings:
             poll_interval=poll_interval,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
+
+    @property
+    def nats_mode(self) -> str:
+        if self.nats_url is None:
+            return "embedded"
+        return "off" if self.nats_url.strip().lower() in ("off", "none", "disabled") else "external"
 
     @property
     def effective_database_url(self) -> str:

@@ -7,8 +7,9 @@ from uuid import UUID
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
-from litestar.params import Body, Parameter
+from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.container import Container
@@ -58,15 +59,15 @@ class EndpointsController(Controller):
     )
     async def list_endpoints(
         self,
-        container: Container,
-        provider: Annotated[ProviderName | None, Parameter(query="provider")] = None,
-        is_active: Annotated[bool | None, Parameter(query="is_active")] = None,
+        container: NamedDependency[Container],
+        provider: Annotated[ProviderName | None, QueryParameter()] = None,
+        is_active: Annotated[bool | None, QueryParameter()] = None,
         phone_number: Annotated[
-            str | None, Parameter(query="phone_number", max_length=32, description="Any spelling; compared as E.164")
+            str | None, QueryParameter(max_length=32, description="Any spelling; compared as E.164")
         ] = None,
-        agent: Annotated[str | None, Parameter(query="agent", max_length=64, description="Inbound or outbound")] = None,
-        page: Annotated[int | None, Parameter(query="page", ge=1, description="From 1")] = None,
-        page_size: Annotated[int | None, Parameter(query="page_size", ge=1, le=500)] = None,
+        agent: Annotated[str | None, QueryParameter(max_length=64, description="Inbound or outbound")] = None,
+        page: Annotated[int | None, QueryParameter(ge=1, description="From 1")] = None,
+        page_size: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
     ) -> Response[list[EndpointOut]]:
         e164 = None
         if phone_number is not None:
@@ -94,8 +95,8 @@ class EndpointsController(Controller):
     )
     def create_endpoint(
         self,
-        container: Container,
-        actor: Actor,
+        container: NamedDependency[Container],
+        actor: NamedDependency[Actor],
         data: Annotated[EndpointCreate, Body(examples=[Example(summary="Exotel support line", value=CREATE_EXAMPLE)])],
     ) -> Response[EndpointOut]:
         fields = present_fields(data)
@@ -106,7 +107,9 @@ class EndpointsController(Controller):
         return Response(endpoint, status_code=HTTP_201_CREATED, headers={"Location": f"{BASE}/{endpoint_id}"})
 
     @get("/{endpoint_id:str}", summary="Read one telephony endpoint")
-    async def get_endpoint(self, container: Container, endpoint_id: Annotated[str, Parameter()]) -> EndpointOut:
+    async def get_endpoint(
+        self, container: NamedDependency[Container], endpoint_id: Annotated[str, PathParameter()]
+    ) -> EndpointOut:
         parsed = parse_endpoint_id(endpoint_id)
         return found(get_endpoint(container.read_model, parsed), parsed)
 
@@ -119,9 +122,9 @@ class EndpointsController(Controller):
     )
     def update_endpoint(
         self,
-        container: Container,
-        actor: Actor,
-        endpoint_id: Annotated[str, Parameter()],
+        container: NamedDependency[Container],
+        actor: NamedDependency[Actor],
+        endpoint_id: Annotated[str, PathParameter()],
         data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
     ) -> EndpointOut:
         parsed = parse_endpoint_id(endpoint_id)
@@ -135,7 +138,12 @@ class EndpointsController(Controller):
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )
-    def delete_endpoint(self, container: Container, actor: Actor, endpoint_id: Annotated[str, Parameter()]) -> None:
+    def delete_endpoint(
+        self,
+        container: NamedDependency[Container],
+        actor: NamedDependency[Actor],
+        endpoint_id: Annotated[str, PathParameter()],
+    ) -> None:
         parsed = parse_endpoint_id(endpoint_id)
         position = container.app.delete_endpoint(parsed, actor)
         container.read_model.catch_up(until=position)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from service.container import Container
@@ -18,7 +19,7 @@ class HealthController(Controller):
         return {"status": "ok"}
 
     @get("/ready", summary="The event store answers; read-model lag in events", sync_to_thread=True)
-    def ready(self, container: Container) -> Response[dict[str, object]]:
+    def ready(self, container: NamedDependency[Container]) -> Response[dict[str, object]]:
         try:
             head = container.app.recorder.max_notification_id() or 0
         except Exception as exc:  # any failure of the store means not ready

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, get, put
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
@@ -46,7 +47,7 @@ class TelephonyController(Controller):
     tags = ["Telephony provider"]
 
     @get(summary="Read the telephony provider configuration (secrets masked)")
-    async def get_telephony(self, container: Container) -> ProviderSettings:
+    async def get_telephony(self, container: NamedDependency[Container]) -> ProviderSettings:
         return get_provider_settings(container.read_model)
 
     @put(
@@ -59,8 +60,8 @@ class TelephonyController(Controller):
     )
     def put_telephony(
         self,
-        container: Container,
-        actor: Actor,
+        container: NamedDependency[Container],
+        actor: NamedDependency[Actor],
         data: Annotated[
             ProviderSettingsUpdate,
             Body(

@@ -1,0 +1,137 @@
+"""A call router's live view of the routes: a ``RoutingTable`` kept current from the ``telephony_settings`` KV bucket.
+
+The only module of ``projections`` that does I/O (it is for routers; the service never imports it). It connects with
+a bounded timeout and reconnects for ever; after every reconnect it starts a fresh watch and swaps in a complete
+snapshot, because KV watchers stop receiving updates after a server restart (nats.py issue #510) and because keys
+deleted during an outage would otherwise linger.
+
+    watcher = RouteWatcher("nats://127.0.0.1:4222")
+    await watcher.start()                      # returns once the initial routes are loaded
+    route = watcher.table.lookup("+1 (555) 123-4567")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+import nats
+from nats.aio.client import Client
+from nats.js.errors import BucketNotFoundError
+from nats.js.kv import KV_DEL, KV_PURGE
+
+from events import wire
+from projections.routing import RoutingTable
+
+log = logging.getLogger("telephony_settings.watch")
+
+Change = Callable[[str, "wire.Route | wire.PublicProviderConfig | None"], None]
+
+
+class RouteWatcher:
+    def __init__(self, servers: str | list[str], on_change: Change | None = None) -> None:
+        self.servers = servers
+        self.table = RoutingTable()
+        self.on_change = on_change
+        self.ready = asyncio.Event()
+        """Set once the first complete snapshot has been loaded."""
+        self.snapshots = 0
+        """How many complete snapshots have been loaded (one per (re)connect)."""
+        self._client: Client | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._restart = asyncio.Event()
+
+    async def start(self, timeout: float = 30.0) -> RouteWatcher:
+        """Connect and load the current routes; raises ``TimeoutError`` if that takes longer than ``timeout``."""
+        self._task = asyncio.create_task(self._run(), name="route-watcher")
+        await asyncio.wait_for(self.ready.wait(), timeout=timeout)
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self._client is not None and not self._client.is_closed:
+            with contextlib.suppress(Exception):
+                await self._client.close()
+
+    async def __aenter__(self) -> RouteWatcher:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def _run(self) -> None:
+        while self._client is None:
+            try:
+                self._client = await asyncio.wait_for(self._connect(), timeout=5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("NATS not reachable (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(0.5)
+        while True:
+            self._restart.clear()
+            watching = asyncio.create_task(self._watch(self._client))
+            restart = asyncio.create_task(self._restart.wait())
+            try:
+                await asyncio.wait({watching, restart}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (watching, restart):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if not watching.cancelled() and watching.done() and watching.exception() is not None:
+                log.warning("route watch ended (%s); restarting", type(watching.exception()).__name__)
+                await asyncio.sleep(0.5)
+
+    async def _connect(self) -> Client:
+        async def reconnected() -> None:
+            self._restart.set()
+
+        async def quiet(_: Exception) -> None:
+            return None
+
+        return await nats.connect(self.servers, connect_timeout=2, max_reconnect_attempts=-1,
+                                  reconnect_time_wait=0.5, reconnected_cb=reconnected, error_cb=quiet)
+
+    async def _watch(self, client: Client) -> None:
+        js = client.jetstream()
+        while True:
+            try:
+                bucket = await js.key_value(wire.KV_BUCKET)
+                break
+            except BucketNotFoundError:
+                await asyncio.sleep(0.5)  # the service has not created it yet
+        watcher = await bucket.watchall()
+        snapshot = RoutingTable()
+        initial = True
+        async for entry in watcher:
+            if entry is None:  # end of the current values: swap in the complete snapshot
+                if initial:
+                    self._swap(snapshot)
+                    initial = False
+                continue
+            value = None if entry.operation in (KV_DEL, KV_PURGE) else entry.value
+            target = snapshot if initial else self.table
+            new = target.apply_kv(entry.key, value)
+            if not initial and self.on_change is not None:
+                self.on_change(entry.key, new)
+        raise ConnectionError("watcher stopped")
+
+    def _swap(self, snapshot: RoutingTable) -> None:
+        old = self.table
+        self.table = snapshot
+        self.snapshots += 1
+        self.ready.set()
+        if self.on_change is not None:
+            for e164 in old.routes.keys() - snapshot.routes.keys():
+                self.on_change(wire.route_key(e164), None)
+            for e164, route in snapshot.routes.items():
+                if old.routes.get(e164) != route:
+                    self.on_change(wire.route_key(e164), route)
+            if old.provider != snapshot.provider:
+                self.on_change(wire.KV_PROVIDER_KEY, snapshot.provider)

