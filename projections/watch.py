@@ -95,8 +95,14 @@ class RouteWatcher:
         async def quiet(_: Exception) -> None:
             return None
 
-        return await nats.connect(self.servers, connect_timeout=2, max_reconnect_attempts=-1,
-                                  reconnect_time_wait=0.5, reconnected_cb=reconnected, error_cb=quiet)
+        return await nats.connect(
+            self.servers,
+            connect_timeout=2,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            reconnected_cb=reconnected,
+            error_cb=quiet,
+        )
 
     async def _watch(self, client: Client) -> None:
         js = client.jetstream()

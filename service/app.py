@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                     embedded = EmbeddedNatsServer(settings.data_dir / "nats")
                     await sync_to_thread(embedded.start)
                     url = embedded.url
+                    embedded.write_url_file()
                     log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
                 assert url is not None
                 built.nats = NatsLink(url)

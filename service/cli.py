@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from pathlib import Path
 
@@ -40,6 +41,51 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     store = "PostgreSQL" if settings.effective_database_url.startswith("postgres") else settings.effective_database_url
     click.echo(f"telephony-settings: http://{host}:{port}  store: {store}  docs: http://{host}:{port}/schema", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+
+
+@main.command()
+@click.option("--nats-url", default=None, help="NATS server [env TELEPHONY_NATS_URL; default: the embedded one].")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data dir of a running embedded default, to find its NATS port [env TELEPHONY_DATA_DIR].",
+)
+def watch(nats_url: str | None, data_dir: Path | None) -> None:
+    """Print every route change live, one JSON line each: a working demo call router."""
+    import asyncio
+
+    settings = Settings.from_env(data_dir=data_dir, nats_url=nats_url)
+    url = settings.nats_url
+    if settings.nats_mode == "embedded":
+        url_file = settings.data_dir / "nats" / "url"
+        if not url_file.exists():
+            raise click.ClickException(f"no running embedded NATS found ({url_file}); pass --nats-url")
+        url = url_file.read_text().strip()
+    if settings.nats_mode == "off" or url is None:
+        raise click.ClickException("NATS is off: pass --nats-url")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_watch(url))
+
+
+async def _watch(url: str) -> None:
+    import asyncio
+
+    import msgspec
+
+    from projections.watch import RouteWatcher
+
+    def show(key: str, value: object) -> None:
+        change = {"key": key, "deleted": True} if value is None else {"key": key, "value": value}
+        click.echo(msgspec.json.encode(change).decode())
+
+    watcher = RouteWatcher(url, on_change=show)
+    await watcher.start()
+    click.echo(f"# watching {len(watcher.table.routes)} routes on {url}; Ctrl-C to stop", err=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await watcher.stop()
 
 
 if __name__ == "__main__":

@@ -87,10 +87,19 @@ class EmbeddedNatsServer:
         self.stop()
         raise EmbeddedNatsError(f"nats-server did not listen on port {self.port} within {timeout:.0f} s")
 
+    @property
+    def url_file(self) -> Path:
+        return self.store_dir / "url"
+
+    def write_url_file(self) -> None:
+        """Leave the URL where ``telephony-settings watch`` finds it (the port is chosen at each start)."""
+        self.url_file.write_text(self.url + "\n")
+
     def stop(self, timeout: float = 10.0) -> None:
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return
+        self.url_file.unlink(missing_ok=True)
         process.terminate()
         try:
             process.wait(timeout=timeout)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from dataclasses import replace
 
 import msgspec
-import pytest
 from litestar.testing import TestClient
 
 from events import wire
@@ -70,8 +69,10 @@ def route_keys(entries: dict[str, bytes]) -> list[str]:
 def test_each_change_is_published_with_subject_headers_and_full_state(settings, nats_server) -> None:
     with running(settings, nats_server) as client:
         assert client.put("/api/settings/telephony", json=TWILIO).status_code == 200
-        created = client.post("/api/settings/endpoints", json={
-            "phone_number": "+91 98765 43210", "provider": "exotel", "inbound_agent_name": "support-agent"}).json()
+        created = client.post(
+            "/api/settings/endpoints",
+            json={"phone_number": "+91 98765 43210", "provider": "exotel", "inbound_agent_name": "support-agent"},
+        ).json()
         client.put(f"/api/settings/endpoints/{created['id']}", json={"label": "Main line", "is_active": False})
         client.delete(f"/api/settings/endpoints/{created['id']}")
 
@@ -83,14 +84,16 @@ def test_each_change_is_published_with_subject_headers_and_full_state(settings, 
         "telephony.settings.endpoints.919876543210.deleted",
     ]
     positions = [int(m.headers[wire.HEADER_POSITION]) for m in messages]
-    assert positions == sorted(positions) and len(set(positions)) == 4
+    assert positions == sorted(positions)
+    assert len(set(positions)) == 4
     for message in messages:
         body = json.loads(message.data)
         assert message.headers[wire.HEADER_MSG_ID] == body["id"]
         assert message.headers[wire.HEADER_EVENT_TYPE] == body["type"]
         assert int(message.headers[wire.HEADER_POSITION]) == body["position"]
         assert body["actor"] == "anonymous"
-        assert body["occurred_at"].endswith("+00:00") and "." in body["occurred_at"]
+        assert body["occurred_at"].endswith("+00:00")
+        assert "." in body["occurred_at"]
 
     provider, create, update, delete = (json.loads(m.data) for m in messages)
     assert provider["type"] == "ProviderUpdated"
@@ -103,19 +106,24 @@ def test_each_change_is_published_with_subject_headers_and_full_state(settings, 
     assert create["id"] == f"{created['id']}:1"
     assert create["endpoint"] == {**created, "label": None}  # the endpoint as the REST API returned it
     assert create["endpoint"]["inbound_webhook_url"] == (
-        "https://voice.example.com/telephony/exotel/inbound/support-agent")
+        "https://voice.example.com/telephony/exotel/inbound/support-agent"
+    )
     assert update["id"] == f"{created['id']}:2"
     assert sorted(update["changed"]) == ["is_active", "label"]
-    assert update["endpoint"]["label"] == "Main line" and update["endpoint"]["is_active"] is False
-    assert delete["type"] == "EndpointDeleted" and delete["endpoint"]["id"] == created["id"]
+    assert update["endpoint"]["label"] == "Main line"
+    assert update["endpoint"]["is_active"] is False
+    assert delete["type"] == "EndpointDeleted"
+    assert delete["endpoint"]["id"] == created["id"]
 
 
 def test_kv_routes_follow_creates_updates_deletes_and_base_url_changes(settings, nats_server) -> None:
     with running(settings, nats_server) as client:
         client.put("/api/settings/telephony", json=TWILIO)
         ids = [
-            client.post("/api/settings/endpoints", json={
-                "phone_number": number, "provider": "twilio", "inbound_agent_name": f"agent-{i}"}).json()["id"]
+            client.post(
+                "/api/settings/endpoints",
+                json={"phone_number": number, "provider": "twilio", "inbound_agent_name": f"agent-{i}"},
+            ).json()["id"]
             for i, number in enumerate(["+15551230001", "+15551230002", "+15551230003"])
         ]
         client.put(f"/api/settings/endpoints/{ids[0]}", json={"outbound_agent_name": "sales"})
@@ -126,7 +134,8 @@ def test_kv_routes_follow_creates_updates_deletes_and_base_url_changes(settings,
             entries = kv_entries(nats_server.url)
             routes = {k: msgspec.json.decode(v) for k, v in entries.items() if k.startswith("routes.")}
             done = len(routes) == 2 and all(
-                r["inbound_webhook_url"].startswith("https://new.example.org/base/") for r in routes.values())
+                r["inbound_webhook_url"].startswith("https://new.example.org/base/") for r in routes.values()
+            )
             return entries if done else None
 
         entries = wait_until(settled, what="KV routes rewritten to the new base URL")
@@ -139,7 +148,8 @@ def test_kv_routes_follow_creates_updates_deletes_and_base_url_changes(settings,
     assert first.outbound_agent_name == "sales"
     assert first.inbound_webhook_url == "https://new.example.org/base/telephony/twilio/inbound/agent-0"
     assert {r.phone_number: r.inbound_webhook_url for r in routes.values()} == {
-        e["phone_number"]: e["inbound_webhook_url"] for e in rest}
+        e["phone_number"]: e["inbound_webhook_url"] for e in rest
+    }
     provider = wire.decode_provider(entries["provider"])
     assert provider.public_base_url == "https://new.example.org/base"
     assert provider.twilio_auth_token == "set"
@@ -152,8 +162,10 @@ def test_writes_during_a_nats_outage_are_published_once_in_order_when_it_returns
         nats_server.kill()
         ids = []
         for i in range(20):
-            response = client.post("/api/settings/endpoints", json={
-                "phone_number": f"+1555123{i:04d}", "provider": "twilio", "inbound_agent_name": "agent"})
+            response = client.post(
+                "/api/settings/endpoints",
+                json={"phone_number": f"+1555123{i:04d}", "provider": "twilio", "inbound_agent_name": "agent"},
+            )
             assert response.status_code == 201  # writes keep succeeding while NATS is down
             ids.append(response.json()["id"])
         assert client.get("/api/settings/endpoints").headers["x-total-count"] == "20"
@@ -168,8 +180,11 @@ def test_writes_during_a_nats_outage_are_published_once_in_order_when_it_returns
     created = [json.loads(m.data)["endpoint"]["id"] for m in messages[1:]]
     assert created == ids  # all 20, once each, in the order they were written
     assert len({m.headers[wire.HEADER_MSG_ID] for m in messages}) == len(messages) == 21
-    assert {wire.decode_route(v).phone_number: wire.decode_route(v).endpoint_id
-            for k, v in entries.items() if k.startswith("routes.")} == rest
+    assert {
+        wire.decode_route(v).phone_number: wire.decode_route(v).endpoint_id
+        for k, v in entries.items()
+        if k.startswith("routes.")
+    } == rest
 
 
 def test_restarting_the_service_never_duplicates_a_message(settings, nats_server) -> None:
@@ -190,15 +205,24 @@ def test_restarting_the_service_never_duplicates_a_message(settings, nats_server
 def test_a_deleted_stream_is_republished_and_the_kv_rebuilt_while_running(settings, nats_server) -> None:
     with running(settings, nats_server) as client:
         client.put("/api/settings/telephony", json=TWILIO)
-        created = [client.post("/api/settings/endpoints", json={
-            "phone_number": f"+1555777{i:04d}", "provider": "twilio"}).json()["id"] for i in range(3)]
+        created = [
+            client.post(
+                "/api/settings/endpoints", json={"phone_number": f"+1555777{i:04d}", "provider": "twilio"}
+            ).json()["id"]
+            for i in range(3)
+        ]
         client.delete(f"/api/settings/endpoints/{created[0]}")
         published(nats_server, 5)
         delete_stream(nats_server.url)
         messages = published(nats_server, 5)
         routes = route_keys(kv_when(nats_server, lambda e: len(route_keys(e)) == 2, "2 routes"))
     assert [json.loads(m.data)["type"] for m in messages] == [
-        "ProviderUpdated", "EndpointCreated", "EndpointCreated", "EndpointCreated", "EndpointDeleted"]
+        "ProviderUpdated",
+        "EndpointCreated",
+        "EndpointCreated",
+        "EndpointCreated",
+        "EndpointDeleted",
+    ]
     assert sorted(routes) == ["routes.15557770001", "routes.15557770002"]
 
 
@@ -219,7 +243,9 @@ def test_a_stream_lost_before_restart_is_republished_at_start(settings, tmp_path
     finally:
         fresh.stop()
     assert [m.subject for m in messages] == [
-        "telephony.settings.provider.updated", "telephony.settings.endpoints.15556660001.created"]
+        "telephony.settings.provider.updated",
+        "telephony.settings.endpoints.15556660001.created",
+    ]
     assert "provider" in entries
 
 
@@ -238,12 +264,16 @@ def test_the_service_starts_and_serves_while_nats_is_down(settings, tmp_path) ->
 
 def test_no_secret_value_appears_in_any_message_or_kv_entry(settings, nats_server) -> None:
     with running(settings, nats_server) as client:
-        client.put("/api/settings/telephony", json={
-            **TWILIO, **ALL_SECRETS, "exotel_account_sid": "sid", "vobiz_auth_id": "vid"})
+        client.put(
+            "/api/settings/telephony",
+            json={**TWILIO, **ALL_SECRETS, "exotel_account_sid": "sid", "vobiz_auth_id": "vid"},
+        )
         client.put("/api/settings/telephony", json={"provider": "exotel"})
         client.put("/api/settings/telephony", json={"provider": "vobiz"})
-        client.post("/api/settings/endpoints", json={"phone_number": "+15554440001", "provider": "vobiz",
-                                                     "inbound_agent_name": "a"})
+        client.post(
+            "/api/settings/endpoints",
+            json={"phone_number": "+15554440001", "provider": "vobiz", "inbound_agent_name": "a"},
+        )
         messages = published(nats_server, 4)
         entries = kv_when(nats_server, lambda e: len(e) >= 2, "KV")
     blobs = [m.data for m in messages] + [json.dumps(m.headers).encode() for m in messages] + list(entries.values())
@@ -258,4 +288,5 @@ def test_relay_works_against_both_nats_server_builds(settings, any_nats_server) 
         client.post("/api/settings/endpoints", json={"phone_number": "+15553330001", "provider": "twilio"})
         messages = published(any_nats_server, 2)
         entries = kv_when(any_nats_server, lambda e: "routes.15553330001" in e, "route")
-    assert len(messages) == 2 and "provider" in entries
+    assert len(messages) == 2
+    assert "provider" in entries

@@ -1,0 +1,4 @@
+from events.catalogue import write
+
+for path in write():
+    print(path)

@@ -1,0 +1,96 @@
+"""The router side: a RouteWatcher keeps a RoutingTable equal to what the REST API shows, live and across a NATS
+restart (KV watchers die with the server; the watcher starts a new one and swaps in a full snapshot)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+from litestar.testing import TestClient
+
+from projections.watch import RouteWatcher
+from service.app import create_app
+from service.nats_embedded import EmbeddedNatsServer
+from service.settings import Settings
+
+BASE = {
+    "provider": "twilio",
+    "public_base_url": "https://voice.example.com",
+    "twilio_account_sid": "AC" + "2" * 32,
+    "twilio_auth_token": "token-abcdefgh",
+}
+
+
+async def eventually(condition, timeout: float = 20.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def rest_routes(client: TestClient) -> dict[str, tuple[str, str | None, str | None]]:
+    return {
+        e["phone_number"]: (e["id"], e["inbound_agent_name"], e["inbound_webhook_url"])
+        for e in client.get("/api/settings/endpoints").json()
+    }
+
+
+def table_routes(watcher: RouteWatcher) -> dict[str, tuple[str, str | None, str | None]]:
+    return {n: (r.endpoint_id, r.inbound_agent_name, r.inbound_webhook_url) for n, r in watcher.table.routes.items()}
+
+
+def test_watcher_follows_changes_live_and_survives_a_nats_restart(settings: Settings, nats_server) -> None:
+    changes: list[str] = []
+    app = create_app(replace(settings, nats_url=nats_server.url, poll_interval=0.2))
+    with TestClient(app) as client:
+        client.put("/api/settings/telephony", json=BASE)
+        first = client.post(
+            "/api/settings/endpoints",
+            json={"phone_number": "+15551110001", "provider": "twilio", "inbound_agent_name": "support"},
+        ).json()
+
+        async def scenario() -> None:
+            watcher = RouteWatcher(nats_server.url, on_change=lambda key, _value: changes.append(key))
+            await watcher.start()
+            try:
+                await eventually(lambda: table_routes(watcher) == rest_routes(client), what="initial routes")
+                assert watcher.table.lookup("+1 (555) 111-0001").endpoint_id == first["id"]
+
+                second = client.post(
+                    "/api/settings/endpoints",
+                    json={"phone_number": "+15551110002", "provider": "twilio", "inbound_agent_name": "sales"},
+                ).json()
+                await eventually(lambda: "+15551110002" in watcher.table.routes, what="a live create")
+                client.put(f"/api/settings/endpoints/{first['id']}", json={"inbound_agent_name": "support-v2"})
+                await eventually(
+                    lambda: watcher.table.routes["+15551110001"].inbound_agent_name == "support-v2",
+                    what="a live update",
+                )
+
+                nats_server.kill()
+                client.delete(f"/api/settings/endpoints/{second['id']}")  # written while NATS is down
+                restarted = EmbeddedNatsServer(nats_server.store_dir, port=nats_server.port).start()
+                try:
+                    await eventually(lambda: watcher.snapshots >= 2, what="a fresh snapshot after reconnect")
+                    client.put("/api/settings/telephony", json={"public_base_url": "https://moved.example.com"})
+                    await eventually(
+                        lambda: table_routes(watcher) == rest_routes(client),
+                        timeout=30,
+                        what="routes equal to the REST API after the restart",
+                    )
+                    assert watcher.table.lookup("+15551110002") is None
+                    assert watcher.table.routes["+15551110001"].inbound_webhook_url == (
+                        "https://moved.example.com/telephony/twilio/inbound/support-v2"
+                    )
+                    assert watcher.table.provider is not None
+                    assert watcher.table.provider.public_base_url == "https://moved.example.com"
+                finally:
+                    restarted.stop()
+            finally:
+                await watcher.stop()
+
+        asyncio.run(scenario())
+    assert "routes.15551110002" in changes  # the callback saw the live changes
