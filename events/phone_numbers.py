@@ -20,6 +20,15 @@ def to_e164(raw: str) -> str:
         raise ValueError("must be in international format, starting with + and the country code (E.164)")
     if not _PHONE_SHAPE.match(text):
         raise ValueError("may contain only +, digits, spaces, dashes, dots and parentheses (E.164)")
+    e164 = _format(text)
+    # E.164 allows at most 15 digits; and the stored form must be a fixed point (phonenumbers drops leading
+    # zeros of some national numbers, so "+640077..." would shrink each time it is normalised again).
+    if len(e164) - 1 > 15 or _format(e164) != e164:
+        raise ValueError("is not a possible phone number for its country code (E.164)")
+    return e164
+
+
+def _format(text: str) -> str:
     try:
         number = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException as exc:

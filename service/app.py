@@ -28,6 +28,8 @@ log = logging.getLogger("telephony_settings")
 
 __version__ = "0.1.0"
 
+MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anything near this is abuse (413)
+
 
 async def _follow_store(container: Container, interval: float) -> None:
     """Fold changes written by other processes (other replicas, CLI tools) into the read model."""
@@ -89,6 +91,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
             "container": Provide(provide_container, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
         },
+        request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestIdMiddleware],
         lifespan=[lifespan],

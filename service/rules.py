@@ -7,6 +7,7 @@ submitted value (it may be a secret typed into the wrong field).
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from events.phone_numbers import e164_digits, to_e164
@@ -36,7 +37,9 @@ def to_public_https_url(raw: str) -> str:
         raise ValueError("must not contain credentials")
     if parts.query or parts.fragment or "?" in text or "#" in text:
         raise ValueError("must not contain a query or fragment")
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
+    if port == 0:
+        raise ValueError("must not use port 0")
     if not host:
         raise ValueError("must include a host")
     if host == "localhost" or host.endswith(".localhost"):
@@ -45,11 +48,26 @@ def to_public_https_url(raw: str) -> str:
         address = ipaddress.ip_address(host)
     except ValueError:
         address = None
-        if "." not in host:
-            raise ValueError("must have a fully qualified public host name") from None
+        host = _ascii_host(host)
     if address is not None and not address.is_global:
         raise ValueError("must be publicly reachable, not a loopback, private or link-local address")
     netloc = f"[{host}]" if address is not None and address.version == 6 else host
     if port is not None:
         netloc += f":{port}"
     return f"https://{netloc}{parts.path.rstrip('/')}"
+
+
+def _ascii_host(host: str) -> str:
+    """A DNS name in its ASCII (IDNA) form; rejects names that are not fully qualified or that resolvers would
+    read as a numeric address (``0x7f.1``, ``2130706433``): no top-level domain is numeric."""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError("has an invalid host name") from None
+    labels = ascii_host.rstrip(".").split(".")
+    if len(labels) < 2 or any(not label for label in labels):
+        raise ValueError("must have a fully qualified public host name")
+    top = labels[-1]
+    if top.isdigit() or top.startswith("0x") or not re.fullmatch(r"[a-z0-9-]+", top):
+        raise ValueError("must have a fully qualified public host name")
+    return ascii_host

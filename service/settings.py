@@ -69,7 +69,11 @@ class Settings:
     def store_env(self) -> dict[str, str]:
         """The eventsourcing environment for the configured database."""
         url = self.effective_database_url
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            port = parts.port if parts.scheme.startswith("postgres") else None
+        except ValueError:
+            raise ConfigurationError("TELEPHONY_DATABASE_URL is not a valid URL (check host and port)") from None
         if parts.scheme == "sqlite":
             path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else ""
             if not path:
@@ -84,7 +88,7 @@ class Settings:
                 "PERSISTENCE_MODULE": "eventsourcing.postgres",
                 "POSTGRES_DBNAME": unquote(dbname),
                 "POSTGRES_HOST": parts.hostname or "127.0.0.1",
-                "POSTGRES_PORT": str(parts.port or 5432),
+                "POSTGRES_PORT": str(port or 5432),
                 "POSTGRES_USER": unquote(parts.username or "postgres"),
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 # Never wait forever for the table lock every insert takes, nor for a dead server.

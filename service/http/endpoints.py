@@ -36,7 +36,7 @@ def parse_endpoint_id(raw: str) -> UUID:
     try:
         return UUID(raw)
     except ValueError:
-        raise EndpointNotFoundError(f"endpoint {raw[:64]!r} not found") from None
+        raise EndpointNotFoundError("endpoint not found (not a valid endpoint id)") from None
 
 
 def found(endpoint: EndpointOut | None, endpoint_id: UUID) -> EndpointOut:

@@ -94,6 +94,11 @@ def on_store_unavailable(request: Request, exc: PersistenceError) -> Response:
     )
 
 
+def on_too_deep(_: Request, __: RecursionError) -> Response:
+    # The JSON decoder gives up on absurd nesting with RecursionError; that is the client's fault, not ours.
+    return _json(HTTP_400_BAD_REQUEST, "JSON is nested too deeply")
+
+
 def on_http_exception(_: Request, exc: HTTPException) -> Response:
     return _json(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
@@ -112,5 +117,6 @@ EXCEPTION_HANDLERS = {
     ConcurrentChangeError: on_conflict,
     PersistenceError: on_store_unavailable,
     HTTPException: on_http_exception,
+    RecursionError: on_too_deep,
     Exception: on_unexpected,
 }

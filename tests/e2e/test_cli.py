@@ -1,0 +1,75 @@
+"""The ``telephony-settings serve`` command itself: its help, where it keeps its data, and how it refuses a
+configuration it cannot use."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import ServiceProcess, serve_command, service_environment
+
+ENDPOINTS = "/api/settings/endpoints"
+COMMAND_TIMEOUT = 60
+
+
+def run_serve(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*serve_command(), *args],
+        capture_output=True,
+        text=True,
+        env=service_environment(extra=env),
+        cwd=cwd,
+        timeout=COMMAND_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
+def test_serve_help_documents_host_port_and_data_dir(tmp_path: Path) -> None:
+    result = run_serve("--help", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    for option in ("--host", "--port", "--data-dir"):
+        assert option in result.stdout
+    assert "127.0.0.1" in result.stdout  # the default host
+    assert "8000" in result.stdout  # the default port
+    assert "TELEPHONY_DATA_DIR" in result.stdout
+    assert list(tmp_path.iterdir()) == [], "--help must not create anything"
+
+
+def test_serve_without_options_keeps_its_data_in_dot_data(
+    service_factory: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    workdir = tmp_path / "workdir"
+    server = service_factory(data_dir=None, cwd=workdir)
+    assert server.http is not None
+    created = server.http.post(ENDPOINTS, json={"phone_number": "+15551234567", "provider": "twilio"})
+    assert created.status_code == 201, created.text
+
+    server.restart()
+
+    assert (workdir / "data" / "events.db").is_file()
+    assert server.http is not None
+    assert server.http.get(ENDPOINTS).json() == [created.json()]
+
+
+def test_serve_takes_the_data_dir_from_the_environment(
+    service_factory: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "from-env"
+    server = service_factory(data_dir=None, env={"TELEPHONY_DATA_DIR": str(data_dir)})
+    assert server.http is not None
+    assert server.http.post(ENDPOINTS, json={"phone_number": "+15551234567", "provider": "twilio"}).status_code == 201
+
+    assert (data_dir / "events.db").is_file()
+
+
+def test_serve_refuses_an_unusable_database_url(tmp_path: Path) -> None:
+    result = run_serve(
+        "--port", "0", "--data-dir", str(tmp_path / "data"), env={"TELEPHONY_DATABASE_URL": "mysql://db/x"}
+    )
+
+    assert result.returncode != 0
+    assert "TELEPHONY_DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
