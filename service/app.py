@@ -18,6 +18,7 @@ from service.http.context import RequestIdMiddleware, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
+from service.http.strict import provide_raw_body
 from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
 from service.nats_link import NatsLink
@@ -28,6 +29,7 @@ log = logging.getLogger("telephony_settings")
 
 __version__ = "0.1.0"
 
+RELAY_STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anything near this is abuse (413)
 
 
@@ -70,6 +72,10 @@ def create_app(settings: Settings | None = None, container: Container | None = N
                 tasks.append(asyncio.create_task(built.relay.run(), name="relay"))
             yield
         finally:
+            if built.relay is not None:
+                built.relay.stop()  # let it finish the publication in hand
+                with contextlib.suppress(asyncio.TimeoutError, Exception):
+                    await asyncio.wait_for(asyncio.shield(tasks[-1]), timeout=RELAY_STOP_TIMEOUT)
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None, container: Container | None = N
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
+            "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

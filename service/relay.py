@@ -103,6 +103,16 @@ class Relay:
         self.published = 0
         """Messages published by this relay since start (duplicates dropped by JetStream not counted)."""
         self._last_seq = 0
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Ask the relay to finish the publication in hand and return from ``run()``.
+
+        Preferred to ``Task.cancel()``: nats-py swallows ``CancelledError`` in some of its flush paths, so a
+        cancellation can be lost; this flag cannot.
+        """
+        self._stopping = True
+        self.wake()
 
     def wake(self) -> None:
         """Called from any thread after a save: publish now instead of at the next poll."""
@@ -111,7 +121,7 @@ class Relay:
 
     async def run(self) -> None:
         delay = 0.1
-        while True:
+        while not self._stopping:
             try:
                 await self._run_once()
             except asyncio.CancelledError:
@@ -120,9 +130,12 @@ class Relay:
                 log.warning("relay resynchronising: %s", exc)
                 delay = 0.1
             except Exception as exc:
+                if self._stopping:
+                    break
                 log.warning("relay interrupted (%s: %s); resuming", type(exc).__name__, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        log.info("relay stopped at position %d", self.position)
 
     async def _run_once(self) -> None:
         client = await self._link.wait_connected()
@@ -147,9 +160,11 @@ class Relay:
         elif bucket_created:
             await self._put_everything(bucket, view)
         log.info("relay publishing from position %d", position)
-        while True:
+        while not self._stopping:
             notifications = await asyncio.to_thread(self._next_batch)
             for notification in notifications:
+                if self._stopping:
+                    return
                 event = self._app.mapper.to_domain_event(notification)
                 publication = advance(view, event, notification.id)
                 if publication is not None:

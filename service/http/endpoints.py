@@ -16,6 +16,7 @@ from service.container import Container
 from service.domain import Actor, NewEndpoint, normalise_new_endpoint
 from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
 from service.http.schemas import EndpointCreate, EndpointOut, EndpointUpdate, ProviderName, present_fields
+from service.http.strict import decode_strict
 from service.queries import EndpointFilter, get_endpoint, list_endpoints
 from service.rules import to_e164
 
@@ -97,9 +98,10 @@ class EndpointsController(Controller):
         self,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
+        raw_body: NamedDependency[bytes],
         data: Annotated[EndpointCreate, Body(examples=[Example(summary="Exotel support line", value=CREATE_EXAMPLE)])],
     ) -> Response[EndpointOut]:
-        fields = present_fields(data)
+        fields = present_fields(decode_strict(raw_body, EndpointCreate))
         command: NewEndpoint = normalise_new_endpoint(**fields)
         endpoint_id, position = container.app.create_endpoint(command, actor)
         container.read_model.catch_up(until=position)
@@ -125,10 +127,12 @@ class EndpointsController(Controller):
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
         endpoint_id: Annotated[str, PathParameter()],
+        raw_body: NamedDependency[bytes],
         data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
     ) -> EndpointOut:
         parsed = parse_endpoint_id(endpoint_id)
-        position = container.app.update_endpoint(parsed, present_fields(data), actor)
+        patch = present_fields(decode_strict(raw_body, EndpointUpdate))
+        position = container.app.update_endpoint(parsed, patch, actor)
         container.read_model.catch_up(until=position)
         return found(get_endpoint(container.read_model, parsed), parsed)
 

@@ -31,8 +31,28 @@ from service.errors import (
 
 log = logging.getLogger("telephony_settings.http")
 
-_PATH = re.compile(r" - at `\$\.data\.?([^`]*)`$")
+# msgspec reports where a value failed as a JSON path: "$.data.field" from Litestar, "$.field" from our strict pass.
+_PATH = re.compile(r" - at `\$(?:\.data)?\.?([^`]*)`$")
 _NAMED_FIELD = re.compile(r"field `([^`]+)`")
+_QUOTED_VALUE = re.compile(r"'.*'")
+CHOICES = {"provider": "twilio, exotel, vobiz"}
+
+
+def describe_msgspec_error(text: str, fallback_field: str = "body", hints: dict[str, str] | None = None) -> FieldError:
+    """A client-facing field error from a msgspec validation message, without the submitted value."""
+    message, _, _ = text.partition(" - at `")
+    path = _PATH.search(text)
+    named = _NAMED_FIELD.search(message)
+    field = named.group(1) if named else (path.group(1) if path and path.group(1) else fallback_field)
+    if "unknown field" in message:
+        message = (hints or {}).get(field, "is not a known field")
+    elif "missing required field" in message:
+        message = "is required"
+    elif "Invalid enum value" in message:
+        message = f"must be one of {CHOICES[field]}" if field in CHOICES else "is not one of the allowed values"
+    else:
+        message = _QUOTED_VALUE.sub("(value)", message)  # msgspec quotes some values; never echo them
+    return FieldError(field, message)
 
 
 def _json(status: int, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None):
@@ -43,23 +63,12 @@ def _json(status: int, detail: str, errors: list[FieldError] | None = None, head
 
 
 def _field_error(item: dict[str, Any], cause: BaseException | None, hints: dict[str, str]) -> FieldError:
-    message = str(item.get("message", "is invalid"))
-    field = str(item.get("key") or "body")
     if item.get("source") == "body":
-        cause_text = str(cause) if cause is not None else ""
-        path = _PATH.search(cause_text)
-        named = _NAMED_FIELD.search(message)
-        if named:
-            field = named.group(1)
-        elif path and path.group(1):
-            field = path.group(1)
-        else:
-            field = "body"
-        if "unknown field" in message:
-            message = hints.get(field, "is not a known field")
-        elif "missing required field" in message:
-            message = "is required"
-    return FieldError(field, message)
+        # The cause is msgspec's own message, with the JSON path of the failing field.
+        text = str(cause) if cause is not None else str(item.get("message", "is invalid"))
+        return describe_msgspec_error(text, "body", hints)
+    described = describe_msgspec_error(str(item.get("message", "is invalid")), str(item.get("key") or "query"))
+    return FieldError(str(item.get("key") or described.field), described.message)
 
 
 def on_validation_exception(request: Request, exc: ValidationException) -> Response:

@@ -12,6 +12,7 @@ from litestar.params import Body
 from service.container import Container
 from service.domain import Actor, normalise_provider_patch
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, present_fields
+from service.http.strict import decode_strict
 from service.queries import get_provider_settings
 
 TWILIO_EXAMPLE = {
@@ -62,6 +63,7 @@ class TelephonyController(Controller):
         self,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
+        raw_body: NamedDependency[bytes],
         data: Annotated[
             ProviderSettingsUpdate,
             Body(
@@ -73,7 +75,7 @@ class TelephonyController(Controller):
             ),
         ],
     ) -> ProviderSettings:
-        patch = normalise_provider_patch(present_fields(data))
+        patch = normalise_provider_patch(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
         position = container.app.update_provider(patch, actor)
         container.read_model.catch_up(until=position)
         return get_provider_settings(container.read_model)
