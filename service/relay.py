@@ -49,20 +49,21 @@ def stream_config() -> StreamConfig:
     )
 
 
-async def ensure_stream(js: JetStreamContext) -> None:
-    """Create the stream, or bring an existing one to our subjects and duplicate window."""
+async def ensure_stream(js: JetStreamContext) -> bool:
+    """Create the stream, or bring an existing one to our subjects and duplicate window; True if created."""
     wanted = stream_config()
     try:
         info = await js.stream_info(wire.STREAM)
     except NotFoundError:
         await js.add_stream(wanted)
-        return
+        return True
     if info.config.subjects != wanted.subjects or info.config.duplicate_window != wanted.duplicate_window:
         await js.update_stream(
             StreamConfig(
                 **{**info.config.as_dict(), "subjects": wanted.subjects, "duplicate_window": wanted.duplicate_window}
             )  # type: ignore[arg-type]
         )
+    return False
 
 
 async def ensure_bucket(js: JetStreamContext) -> tuple[KeyValue, bool]:
@@ -140,7 +141,7 @@ class Relay:
     async def _run_once(self) -> None:
         client = await self._link.wait_connected()
         js = client.jetstream(timeout=PUBLISH_TIMEOUT)
-        await ensure_stream(js)
+        stream_created = await ensure_stream(js)
         bucket, bucket_created = await ensure_bucket(js)
         position, self._last_seq = await published_position(js)
         head = await asyncio.to_thread(self._app.recorder.max_notification_id) or 0
@@ -156,7 +157,9 @@ class Relay:
             stale_keys = set(await _keys(bucket))
             await bucket.put(wire.KV_PROVIDER_KEY, wire.encode(public_provider(view.provider.config)))
             if head:
-                log.warning("stream %s is empty: publishing the whole history (%d events)", wire.STREAM, head)
+                # A new stream is a first start (or a new NATS); an existing empty one means NATS lost messages.
+                level = logging.INFO if stream_created else logging.WARNING
+                log.log(level, "stream %s is empty: publishing the whole history (%d events)", wire.STREAM, head)
         elif bucket_created:
             await self._put_everything(bucket, view)
         log.info("relay publishing from position %d", position)

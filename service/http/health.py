@@ -18,7 +18,13 @@ class HealthController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "ok"}
 
-    @get("/ready", summary="The event store answers; read-model lag in events", sync_to_thread=True)
+    @get(
+        "/ready",
+        summary="The event store answers; read-model and relay lag in events; NATS connection state",
+        description="503 only when the store is unreachable: with NATS down the service still accepts changes "
+        "and publishes them when NATS returns (see relay_lag).",
+        sync_to_thread=True,
+    )
     def ready(self, container: NamedDependency[Container]) -> Response[dict[str, object]]:
         try:
             head = container.app.recorder.max_notification_id() or 0
@@ -32,5 +38,9 @@ class HealthController(Controller):
             "store_position": head,
             "read_model_position": position,
             "read_model_lag": max(head - position, 0),
+            "nats": "off" if container.nats is None else ("connected" if container.nats.is_connected else "down"),
         }
+        if container.relay is not None:
+            body["relay_position"] = container.relay.position
+            body["relay_lag"] = max(head - container.relay.position, 0)
         return Response(body, status_code=HTTP_200_OK)

@@ -169,14 +169,22 @@ def test_writes_during_a_nats_outage_are_published_once_in_order_when_it_returns
             assert response.status_code == 201  # writes keep succeeding while NATS is down
             ids.append(response.json()["id"])
         assert client.get("/api/settings/endpoints").headers["x-total-count"] == "20"
+        outage = client.get("/health/ready")
+        assert outage.status_code == 200  # still ready: changes are accepted and kept for the relay
+        assert outage.json()["nats"] == "down"
+        assert outage.json()["relay_lag"] >= 20
 
         restarted = EmbeddedNatsServer(nats_server.store_dir, port=nats_server.port).start()
         try:
             messages = published(restarted, 21)
             entries = kv_when(restarted, lambda e: len(route_keys(e)) == 20, "20 KV routes")
             rest = {e["phone_number"]: e["id"] for e in client.get("/api/settings/endpoints").json()}
+            recovered = wait_until(
+                lambda: (r := client.get("/health/ready").json())["relay_lag"] == 0 and r, what="relay lag 0"
+            )
         finally:
             restarted.stop()
+        assert recovered["nats"] == "connected"
     created = [json.loads(m.data)["endpoint"]["id"] for m in messages[1:]]
     assert created == ids  # all 20, once each, in the order they were written
     assert len({m.headers[wire.HEADER_MSG_ID] for m in messages}) == len(messages) == 21
