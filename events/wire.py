@@ -7,9 +7,10 @@ No secret value ever appears here: a credential is reported only as ``"set"`` or
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 STREAM = "TELEPHONY_SETTINGS"
 SUBJECT_PREFIX = "telephony.settings"
@@ -40,18 +41,20 @@ def route_key(e164: str) -> str:
 
 
 class EndpointState(msgspec.Struct, kw_only=True):
-    """An endpoint as the REST API returns it."""
+    """An endpoint exactly as the REST API returns it (the same type serves both)."""
 
-    id: str
-    phone_number: str
+    id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
+    phone_number: Annotated[str, Meta(description="E.164")]
     provider: str
     inbound_agent_name: str | None
     outbound_agent_name: str | None
     label: str | None
     is_active: bool
-    created_at: str
-    updated_at: str
-    inbound_webhook_url: str | None
+    created_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
+    updated_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
+    inbound_webhook_url: Annotated[
+        str | None, Meta(description="{public_base_url}/telephony/{provider}/inbound/{inbound_agent_name}")
+    ]
 
 
 class PublicProviderConfig(msgspec.Struct, kw_only=True):

@@ -9,7 +9,7 @@ from datetime import UTC
 from events import SECRET_FIELDS, EndpointCreated, EndpointDeleted, EndpointUpdated, ProviderUpdated, wire
 from projections import Endpoint, ProviderConfig, SettingsView, inbound_webhook_url
 from projections.settings import evolve
-from service.queries import format_time
+from service.queries import present_endpoint
 
 ACTIONS = {EndpointCreated: "created", EndpointUpdated: "updated", EndpointDeleted: "deleted"}
 
@@ -21,21 +21,6 @@ class Publication:
     body: bytes
     kv_put: dict[str, bytes] = field(default_factory=dict)
     kv_delete: list[str] = field(default_factory=list)
-
-
-def endpoint_state(endpoint: Endpoint, public_base_url: str | None) -> wire.EndpointState:
-    return wire.EndpointState(
-        id=str(endpoint.id),
-        phone_number=endpoint.phone_number,
-        provider=endpoint.provider,
-        inbound_agent_name=endpoint.inbound_agent_name,
-        outbound_agent_name=endpoint.outbound_agent_name,
-        label=endpoint.label,
-        is_active=endpoint.is_active,
-        created_at=format_time(endpoint.created_at),
-        updated_at=format_time(endpoint.updated_at),
-        inbound_webhook_url=inbound_webhook_url(public_base_url, endpoint.provider, endpoint.inbound_agent_name),
-    )
 
 
 def route(endpoint: Endpoint, public_base_url: str | None, position: int) -> wire.Route:
@@ -115,7 +100,7 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
     body = wire.EndpointMessage(
         type=type(event).__name__,  # type: ignore[arg-type]
         changed=changed,
-        endpoint=endpoint_state(endpoint, base_url),
+        endpoint=present_endpoint(endpoint, base_url),
         **common,
     )
     subject = wire.endpoint_subject(endpoint.phone_number, ACTIONS[type(event)])  # type: ignore[arg-type]

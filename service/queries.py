@@ -33,7 +33,7 @@ def format_time(moment: datetime) -> str:
 
 def present_endpoint(endpoint: Endpoint, public_base_url: str | None) -> EndpointOut:
     return EndpointOut(
-        id=endpoint.id,
+        id=str(endpoint.id),
         phone_number=endpoint.phone_number,
         provider=endpoint.provider,  # type: ignore[arg-type]
         inbound_agent_name=endpoint.inbound_agent_name,

@@ -7,11 +7,11 @@ credentials) live in ``service.rules`` and ``service.domain``.
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
 
 import msgspec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
+from events import wire
 from service.rules import AGENT_NAME_PATTERN, LABEL_MAX_LENGTH, TWILIO_ACCOUNT_SID_PATTERN
 
 ProviderName = Literal["twilio", "exotel", "vobiz"]
@@ -94,19 +94,8 @@ class EndpointUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
     is_active: bool | UnsetType = UNSET
 
 
-class EndpointOut(Struct, kw_only=True):
-    id: UUID
-    phone_number: str
-    provider: ProviderName
-    inbound_agent_name: str | None
-    outbound_agent_name: str | None
-    label: str | None
-    is_active: bool
-    created_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
-    updated_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
-    inbound_webhook_url: Annotated[
-        str | None, Meta(description="{public_base_url}/telephony/{provider}/inbound/{inbound_agent_name}")
-    ]
+EndpointOut = wire.EndpointState
+"""An endpoint as GET/POST/PUT return it: the same type as the ``endpoint`` of every NATS message."""
 
 
 class ErrorItem(Struct):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from projections import SettingsView, evolve_endpoint
 from projections import settings as settings_projection
@@ -36,7 +36,7 @@ IDLE = endpoint_created(
 
 
 def ids(endpoints: list) -> list:
-    return [endpoint.id for endpoint in endpoints]
+    return [UUID(endpoint.id) for endpoint in endpoints]
 
 
 def test_times_are_shown_in_utc_to_the_second() -> None:
