@@ -15,7 +15,14 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from service.container import Container
 from service.domain import Actor, NewEndpoint, normalise_new_endpoint
 from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
-from service.http.schemas import EndpointCreate, EndpointOut, EndpointUpdate, ProviderName, present_fields
+from service.http.schemas import (
+    EndpointCreate,
+    EndpointOut,
+    EndpointUpdate,
+    ProviderName,
+    error_responses,
+    present_fields,
+)
 from service.http.strict import decode_strict
 from service.queries import EndpointFilter, get_endpoint, list_endpoints
 from service.rules import to_e164
@@ -52,6 +59,7 @@ class EndpointsController(Controller):
 
     @get(
         summary="List telephony endpoints in creation order",
+        responses=error_responses(422),
         response_headers=[
             ResponseHeader(
                 name="X-Total-Count", description="Matching endpoints before paging", documentation_only=True
@@ -87,6 +95,7 @@ class EndpointsController(Controller):
 
     @post(
         summary="Create a telephony endpoint",
+        responses=error_responses(409, 413, 422, 503),
         description="Returns the computed inbound_webhook_url: configure it in the provider's dashboard.",
         status_code=HTTP_201_CREATED,
         response_headers=[
@@ -108,7 +117,7 @@ class EndpointsController(Controller):
         endpoint = found(get_endpoint(container.read_model, endpoint_id), endpoint_id)
         return Response(endpoint, status_code=HTTP_201_CREATED, headers={"Location": f"{BASE}/{endpoint_id}"})
 
-    @get("/{endpoint_id:str}", summary="Read one telephony endpoint")
+    @get("/{endpoint_id:str}", summary="Read one telephony endpoint", responses=error_responses(404))
     async def get_endpoint(
         self, container: NamedDependency[Container], endpoint_id: Annotated[str, PathParameter()]
     ) -> EndpointOut:
@@ -118,6 +127,7 @@ class EndpointsController(Controller):
     @put(
         "/{endpoint_id:str}",
         summary="Update a telephony endpoint (partial)",
+        responses=error_responses(404, 413, 422, 503),
         description="Fields: inbound_agent_name, outbound_agent_name, label, is_active; null clears an agent or label.",
         sync_to_thread=True,
         opt={"unknown_field_hints": {"phone_number": FIXED, "provider": FIXED}},
@@ -139,6 +149,7 @@ class EndpointsController(Controller):
     @delete(
         "/{endpoint_id:str}",
         summary="Delete a telephony endpoint",
+        responses=error_responses(404, 503),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from events import wire
@@ -108,4 +108,16 @@ class ErrorBody(Struct, kw_only=True):
     errors: list[ErrorItem] | UnsetType = UNSET
 
 
-encoder = msgspec.json.Encoder()
+def error_responses(*codes: int) -> dict[int, ResponseSpec]:
+    """OpenAPI descriptions of the error responses a route can give (bodies are ``ErrorBody``)."""
+    meaning = {
+        404: "No endpoint with that id (also for a malformed id)",
+        409: "Another endpoint already holds the phone number",
+        413: "Body larger than 64 KiB",
+        422: "A field breaks a rule: `errors` names each field",
+        503: "The event store is unreachable; retry",
+    }
+    return {
+        code: ResponseSpec(data_container=ErrorBody, generate_examples=False, description=meaning[code])
+        for code in codes
+    }

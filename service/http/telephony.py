@@ -11,7 +11,7 @@ from litestar.params import Body
 
 from service.container import Container
 from service.domain import Actor, normalise_provider_patch
-from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, present_fields
+from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, present_fields
 from service.http.strict import decode_strict
 from service.queries import get_provider_settings
 
@@ -53,6 +53,7 @@ class TelephonyController(Controller):
 
     @put(
         summary="Update the telephony provider configuration (partial)",
+        responses=error_responses(413, 422, 503),
         description=(
             "A field left out keeps its value; null clears it. Sending back a masked secret keeps the stored one. "
             "After the merge, public_base_url and the active provider's credentials must be set."
