@@ -42,6 +42,7 @@ class RouteWatcher:
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._restart = asyncio.Event()
+        self._stopping = False
 
     async def start(self, timeout: float = 30.0) -> RouteWatcher:
         """Connect and load the current routes; raises ``TimeoutError`` if that takes longer than ``timeout``."""
@@ -50,13 +51,16 @@ class RouteWatcher:
         return self
 
     async def stop(self) -> None:
+        self._stopping = True  # a flag too: nats-py can swallow the CancelledError meant for the task
+        self._restart.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(self._task, timeout=10)
         if self._client is not None and not self._client.is_closed:
+            # close() also ends a reconnect loop, whose task would otherwise outlive the event loop's shutdown
             with contextlib.suppress(Exception):
-                await self._client.close()
+                await asyncio.wait_for(self._client.close(), timeout=5)
 
     async def __aenter__(self) -> RouteWatcher:
         return await self.start()
@@ -65,7 +69,7 @@ class RouteWatcher:
         await self.stop()
 
     async def _run(self) -> None:
-        while self._client is None:
+        while self._client is None and not self._stopping:
             try:
                 self._client = await asyncio.wait_for(self._connect(), timeout=5)
             except asyncio.CancelledError:
@@ -73,7 +77,7 @@ class RouteWatcher:
             except Exception as exc:
                 log.warning("NATS not reachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
-        while True:
+        while self._client is not None and not self._stopping:
             self._restart.clear()
             watching = asyncio.create_task(self._watch(self._client))
             restart = asyncio.create_task(self._restart.wait())

@@ -21,7 +21,7 @@ class NatsLink:
         self.name = name
         self.client: Client | None = None
         self._task: asyncio.Task[None] | None = None
-        self._connected = asyncio.Event()
+        self._closing = False
 
     @property
     def is_connected(self) -> bool:
@@ -30,16 +30,9 @@ class NatsLink:
     async def start(self) -> None:
         self._task = asyncio.create_task(self._connect_until_done(), name="nats-connect")
 
-    async def wait_connected(self) -> Client:
-        await self._connected.wait()
-        assert self.client is not None
-        while not self.client.is_connected:
-            await asyncio.sleep(0.05)
-        return self.client
-
     async def _connect_until_done(self) -> None:
         delay = 0.1
-        while True:
+        while not self._closing:  # a flag too: nats-py can swallow the CancelledError meant for this task
             try:
                 self.client = await asyncio.wait_for(self._connect(), timeout=CONNECT_ATTEMPT_TIMEOUT)
             except asyncio.CancelledError:
@@ -50,7 +43,6 @@ class NatsLink:
                 delay = min(delay * 2, 2.0)
                 continue
             log.info("connected to NATS at %s", self.url)
-            self._connected.set()
             return
 
     async def _connect(self) -> Client:
@@ -80,10 +72,22 @@ class NatsLink:
         )
 
     async def close(self) -> None:
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-        if self.client is not None and not self.client.is_closed:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.client.drain(), timeout=5)
+            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError, Exception):
+                await asyncio.wait_for(self._task, timeout=CONNECT_ATTEMPT_TIMEOUT + 1)
+        await close_client(self.client)
+
+
+async def close_client(client: Client | None) -> None:
+    """Drain if connected, then close for certain: a client left reconnecting keeps a task that ignores
+    cancellation, which would hang the event loop's shutdown."""
+    if client is None or client.is_closed:
+        return
+    if client.is_connected:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.drain(), timeout=5)
+    if not client.is_closed:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.close(), timeout=5)

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from nats.aio.client import Client
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
@@ -32,7 +33,7 @@ from service.publication import Publication, advance, all_routes, public_provide
 log = logging.getLogger("telephony_settings.relay")
 
 BATCH_SIZE = 500
-PUBLISH_TIMEOUT = 5.0
+PUBLISH_TIMEOUT = 2.0  # an ack takes well under a millisecond; longer means NATS is away
 DUPLICATE_WINDOW = 120.0  # seconds
 
 
@@ -128,6 +129,8 @@ class Relay:
             except asyncio.CancelledError:
                 raise
             except ResyncNeeded as exc:
+                if self._stopping:
+                    break
                 log.warning("relay resynchronising: %s", exc)
                 delay = 0.1
             except Exception as exc:
@@ -139,7 +142,7 @@ class Relay:
         log.info("relay stopped at position %d", self.position)
 
     async def _run_once(self) -> None:
-        client = await self._link.wait_connected()
+        client = await self._until_connected()
         js = client.jetstream(timeout=PUBLISH_TIMEOUT)
         stream_created = await ensure_stream(js)
         bucket, bucket_created = await ensure_bucket(js)
@@ -215,17 +218,27 @@ class Relay:
                 log.info("publish pending (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
-                await self._link.wait_connected()
+                await self._until_connected()
                 continue
             if not ack.duplicate:
                 self.published += 1
             self._last_seq = max(self._last_seq, ack.seq)
             return
 
+    async def _until_connected(self) -> Client:
+        """The connected client; returns early (raising ``ResyncNeeded``) when asked to stop."""
+        while not (self._link.client is not None and self._link.client.is_connected):
+            if self._stopping:
+                raise ResyncNeeded("stopping")
+            await asyncio.sleep(0.05)
+        return self._link.client
+
     async def _idle(self, js: JetStreamContext) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
         self._wake.clear()
+        if self._stopping:
+            return
         try:
             info = await js.stream_info(wire.STREAM)
         except NotFoundError as exc:
