@@ -56,7 +56,9 @@ class RoutingTable:
             if message.provider.public_base_url != old_base:
                 for e164, route in self.routes.items():
                     url = _webhook(message.provider.public_base_url, route)
-                    self.routes[e164] = msgspec.structs.replace(route, inbound_webhook_url=url)
+                    self.routes[e164] = msgspec.structs.replace(
+                        route, inbound_webhook_url=url, position=message.position
+                    )
             self.position = message.position
             return
         endpoint_message = wire.decode_endpoint_message(body)

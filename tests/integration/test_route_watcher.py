@@ -94,3 +94,71 @@ def test_watcher_follows_changes_live_and_survives_a_nats_restart(settings: Sett
 
         asyncio.run(scenario())
     assert "routes.15551110002" in changes  # the callback saw the live changes
+
+
+async def fold_stream(url: str, table, stop: asyncio.Event) -> None:
+    """A router that consumes the stream itself (an ordered consumer from the first message)."""
+    import nats
+    from nats.js.api import DeliverPolicy
+
+    from events import wire
+
+    nc = await nats.connect(url, connect_timeout=3)
+    try:
+        while True:
+            try:
+                sub = await nc.jetstream().subscribe(
+                    wire.STREAM_SUBJECTS, ordered_consumer=True, deliver_policy=DeliverPolicy.ALL
+                )
+                break
+            except Exception:  # the stream does not exist until the service has started
+                await asyncio.sleep(0.1)
+        while not stop.is_set():
+            try:
+                message = await sub.next_msg(timeout=0.2)
+            except Exception:
+                continue
+            table.apply_message(message.subject, message.data)
+    finally:
+        await nc.close()
+
+
+def test_stream_subscribers_started_before_and_after_the_changes_end_with_the_rest_routes(
+    settings: Settings, nats_server
+) -> None:
+    from projections.routing import RoutingTable
+
+    app = create_app(replace(settings, nats_url=nats_server.url, poll_interval=0.2))
+    early, late = RoutingTable(), RoutingTable()
+
+    async def scenario(client: TestClient) -> None:
+        stop = asyncio.Event()
+        early_task = asyncio.create_task(fold_stream(nats_server.url, early, stop))
+        await asyncio.sleep(0.3)
+        client.put("/api/settings/telephony", json=BASE)
+        ids = [
+            client.post(
+                "/api/settings/endpoints",
+                json={"phone_number": f"+1555333{i:04d}", "provider": "twilio", "inbound_agent_name": f"a{i}"},
+            ).json()["id"]
+            for i in range(6)
+        ]
+        client.put(f"/api/settings/endpoints/{ids[0]}", json={"inbound_agent_name": "renamed", "is_active": False})
+        client.delete(f"/api/settings/endpoints/{ids[1]}")
+        client.put("/api/settings/telephony", json={"public_base_url": "https://moved.example.com/x"})
+        late_task = asyncio.create_task(fold_stream(nats_server.url, late, stop))
+        expected = rest_routes(client)
+
+        def folded(table) -> dict:
+            return {n: (r.endpoint_id, r.inbound_agent_name, r.inbound_webhook_url) for n, r in table.routes.items()}
+
+        try:
+            await eventually(lambda: folded(early) == expected and folded(late) == expected, what="both folds")
+        finally:
+            stop.set()
+            await asyncio.gather(early_task, late_task)
+
+    with TestClient(app) as client:
+        asyncio.run(scenario(client))
+    assert early.routes["+15553330000"].is_active is False
+    assert early.routes == late.routes
