@@ -43,50 +43,64 @@ async def _follow_store(container: Container, interval: float) -> None:
             log.warning("read model catch-up failed: %s", type(exc).__name__)
 
 
-def create_app(settings: Settings | None = None, container: Container | None = None) -> Litestar:
-    """The service. With ``container``, use it (tests); otherwise build one from ``settings`` at start-up."""
+@contextlib.asynccontextmanager
+async def _publishing(settings: Settings, container: Container) -> AsyncIterator[None]:
+    """Run the relay (and the embedded nats-server when no NATS URL is configured) for the ``with`` block."""
+    if settings.nats_mode == "off":
+        yield
+        return
+    embedded: EmbeddedNatsServer | None = None
+    url = settings.nats_url
+    if settings.nats_mode == "embedded":
+        embedded = EmbeddedNatsServer(settings.data_dir / "nats")
+        await sync_to_thread(embedded.start)
+        url = embedded.url
+        embedded.write_url_file()
+        log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
+    assert url is not None
+    link = container.nats = NatsLink(url)
+    relay = container.relay = Relay(container.app, link, poll_interval=settings.poll_interval)
+    container.app.on_commit(lambda _position: relay.wake())
+    await link.start()
+    task = asyncio.create_task(relay.run(), name="relay")
+    try:
+        yield
+    finally:
+        relay.stop()  # it finishes the publication in hand, then returns
+        await _finish(task, RELAY_STOP_TIMEOUT)
+        await link.close()
+        if embedded is not None:
+            await sync_to_thread(embedded.stop)
+
+
+async def _finish(task: asyncio.Task[None], timeout: float) -> None:
+    """Wait for ``task`` to end, then cancel it; never hang on one that ignores cancellation (nats-py can)."""
+    await asyncio.wait({task}, timeout=timeout)
+    if not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+    if not task.done():
+        log.warning("task %s did not stop; abandoning it", task.get_name())
+    elif not task.cancelled() and task.exception() is not None:
+        log.warning("task %s ended with %s", task.get_name(), type(task.exception()).__name__)
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """The service, built from ``settings`` (read from the environment when not given) at start-up."""
     settings = settings or Settings.from_env()
     holder: dict[str, Container] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        owned = container is None
-        built = container or await sync_to_thread(build_container, settings)
-        holder["container"] = built
-        tasks = [asyncio.create_task(_follow_store(built, settings.poll_interval), name="read-model-follower")]
-        embedded: EmbeddedNatsServer | None = None
+        container = holder["container"] = await sync_to_thread(build_container, settings)
+        follower = asyncio.create_task(_follow_store(container, settings.poll_interval), name="read-model-follower")
         try:
-            if settings.nats_mode != "off":
-                url = settings.nats_url
-                if settings.nats_mode == "embedded":
-                    embedded = EmbeddedNatsServer(settings.data_dir / "nats")
-                    await sync_to_thread(embedded.start)
-                    url = embedded.url
-                    embedded.write_url_file()
-                    log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
-                assert url is not None
-                built.nats = NatsLink(url)
-                await built.nats.start()
-                built.relay = Relay(built.app, built.nats, poll_interval=settings.poll_interval)
-                built.app.on_commit(lambda _position: built.relay.wake() if built.relay else None)
-                tasks.append(asyncio.create_task(built.relay.run(), name="relay"))
-            yield
+            async with _publishing(settings, container):
+                yield
         finally:
-            if built.relay is not None:
-                built.relay.stop()  # let it finish the publication in hand
-                with contextlib.suppress(asyncio.TimeoutError, Exception):
-                    await asyncio.wait_for(asyncio.shield(tasks[-1]), timeout=RELAY_STOP_TIMEOUT)
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            if built.nats is not None:
-                await built.nats.close()
-            if embedded is not None:
-                await sync_to_thread(embedded.stop)
-            if owned:
-                built.close()
+            follower.cancel()
+            await _finish(follower, 1.0)
+            container.close()
 
     def provide_container() -> Container:
         return holder["container"]
