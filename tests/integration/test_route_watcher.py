@@ -162,3 +162,55 @@ def test_stream_subscribers_started_before_and_after_the_changes_end_with_the_re
         asyncio.run(scenario(client))
     assert early.routes["+15553330000"].is_active is False
     assert early.routes == late.routes
+
+
+def test_subscribers_and_a_kv_watcher_agree_with_rest_through_a_nats_outage_and_a_service_restart(
+    tmp_path, nats_server
+) -> None:
+    # About NATS, not storage: SQLite only (the storage-independent relay paths run on both backends above).
+    from projections.routing import RoutingTable
+
+    configured = Settings(data_dir=tmp_path, nats_url=nats_server.url, poll_interval=0.2)
+    early, late = RoutingTable(), RoutingTable()
+
+    def create(client: TestClient, number: str, agent: str) -> str:
+        body = {"phone_number": number, "provider": "twilio", "inbound_agent_name": agent}
+        return client.post("/api/settings/endpoints", json=body).json()["id"]
+
+    async def scenario() -> None:
+        stop = asyncio.Event()
+        early_task = asyncio.create_task(fold_stream(nats_server.url, early, stop))
+        with TestClient(create_app(configured)) as first:
+            first.put("/api/settings/telephony", json=BASE)
+            doomed = create(first, "+15554440001", "one")
+            create(first, "+15554440002", "two")
+        watcher = await RouteWatcher(nats_server.url).start()
+        try:
+            nats_server.kill()  # an outage, then the service restarts while NATS is still down
+            with TestClient(create_app(configured)) as second:
+                second.delete(f"/api/settings/endpoints/{doomed}")
+                create(second, "+15554440003", "three")
+                restarted = EmbeddedNatsServer(nats_server.store_dir, port=nats_server.port).start()
+                try:
+                    create(second, "+15554440004", "four")
+                    late_task = asyncio.create_task(fold_stream(nats_server.url, late, stop))
+                    expected = rest_routes(second)
+                    assert set(expected) == {"+15554440002", "+15554440003", "+15554440004"}
+
+                    def agree() -> bool:
+                        tables = [table_routes(watcher), *(_folded(t) for t in (early, late))]
+                        return all(table == expected for table in tables)
+
+                    await eventually(agree, timeout=45, what="stream folds and KV watcher equal to REST")
+                finally:
+                    stop.set()
+                    await asyncio.gather(early_task, late_task)
+                    restarted.stop()
+        finally:
+            await watcher.stop()
+
+    asyncio.run(scenario())
+
+
+def _folded(table) -> dict:
+    return {n: (r.endpoint_id, r.inbound_agent_name, r.inbound_webhook_url) for n, r in table.routes.items()}
