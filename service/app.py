@@ -13,8 +13,9 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 
+from service import metrics
 from service.container import Container, build_container
-from service.http.context import RequestIdMiddleware, provide_actor
+from service.http.context import RequestContextMiddleware, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
@@ -38,7 +39,7 @@ async def _follow_store(container: Container, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await sync_to_thread(container.read_model.catch_up)
+            container.store_head = await sync_to_thread(_refresh, container)
         except Exception as exc:  # the store may be briefly unreachable: keep serving, retry next tick
             log.warning("read model catch-up failed: %s", type(exc).__name__)
 
@@ -85,6 +86,11 @@ async def _finish(task: asyncio.Task[None], timeout: float) -> None:
         log.warning("task %s ended with %s", task.get_name(), type(task.exception()).__name__)
 
 
+def _refresh(container: Container) -> int:
+    container.read_model.catch_up()
+    return max(container.app.recorder.max_notification_id() or 0, container.read_model.position)
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The service, built from ``settings`` (read from the environment when not given) at start-up."""
     settings = settings or Settings.from_env()
@@ -93,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         container = holder["container"] = await sync_to_thread(build_container, settings)
+        metrics.collector.container = container
         follower = asyncio.create_task(_follow_store(container, settings.poll_interval), name="read-model-follower")
         try:
             async with _publishing(settings, container):
@@ -100,21 +107,24 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             follower.cancel()
             await _finish(follower, 1.0)
+            if metrics.collector.container is container:
+                metrics.collector.container = None
             container.close()
 
     def provide_container() -> Container:
         return holder["container"]
 
     return Litestar(
-        route_handlers=[TelephonyController, EndpointsController, HealthController],
+        route_handlers=[TelephonyController, EndpointsController, HealthController, metrics.MetricsController],
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),
             "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
+        logging_config=None,  # logging is configured once, by the CLI (service.logs); tests keep their own
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestIdMiddleware],
+        middleware=[RequestContextMiddleware, metrics.prometheus_config.middleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="telephony-settings",

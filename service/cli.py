@@ -30,17 +30,27 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.logs import configure_logging
 
     try:
         settings = Settings.from_env(data_dir=data_dir)
         settings.store_env()
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = "PostgreSQL" if settings.effective_database_url.startswith("postgres") else settings.effective_database_url
-    click.echo(f"telephony-settings: http://{host}:{port}  store: {store}  docs: http://{host}:{port}/schema", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), access_log=False)
+    logging.getLogger("telephony_settings").info(
+        "telephony-settings on http://%s:%d (docs at /schema), store: %s", host, port, store
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
 
 
 @main.command()

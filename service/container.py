@@ -22,6 +22,8 @@ class Container:
     read_model: ReadModel
     nats: NatsLink | None = None
     relay: Relay | None = None
+    store_head: int = 0
+    """The store's newest position as last seen (by the read-model follower); for metrics and health."""
 
     def close(self) -> None:
         self.app.close()
@@ -37,4 +39,4 @@ def build_container(settings: Settings) -> Container:
         app.close()
         raise
     log.info("read model rebuilt at position %d", read_model.position)
-    return Container(settings=settings, app=app, read_model=read_model)
+    return Container(settings=settings, app=app, read_model=read_model, store_head=read_model.position)

@@ -50,7 +50,8 @@ class NatsLink:
             log.debug("NATS error: %s", type(exc).__name__)
 
         async def on_disconnected() -> None:
-            log.warning("NATS disconnected; reconnecting")
+            if not self._closing:
+                log.warning("NATS disconnected; reconnecting")
 
         async def on_reconnected() -> None:
             log.info("NATS reconnected")

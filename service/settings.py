@@ -16,6 +16,7 @@ KNOWN_VARIABLES = (
     "TELEPHONY_API_KEYS",
     "TELEPHONY_CIPHER_KEY",
     "TELEPHONY_LOG_LEVEL",
+    "TELEPHONY_LOG_FORMAT",
     "TELEPHONY_POLL_INTERVAL",
 )
 
@@ -35,6 +36,8 @@ class Settings:
     api_keys: str | None = None
     cipher_key: str | None = None
     log_level: str = "INFO"
+    log_format: str = "auto"
+    """``json``, ``console`` or ``auto`` (console in a terminal, JSON otherwise)."""
     poll_interval: float = 1.0
     """Seconds between polls of the store for changes written by other processes."""
 
@@ -45,13 +48,20 @@ class Settings:
             poll_interval = float(env.get("TELEPHONY_POLL_INTERVAL", "1.0"))
         except ValueError:
             raise ConfigurationError("TELEPHONY_POLL_INTERVAL must be a number of seconds") from None
+        log_level = (env.get("TELEPHONY_LOG_LEVEL") or "INFO").upper()
+        if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ConfigurationError("TELEPHONY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        log_format = (env.get("TELEPHONY_LOG_FORMAT") or "auto").lower()
+        if log_format not in ("json", "console", "auto"):
+            raise ConfigurationError("TELEPHONY_LOG_FORMAT must be json, console or auto")
         settings = cls(
             data_dir=Path(env.get("TELEPHONY_DATA_DIR") or "data"),
             database_url=env.get("TELEPHONY_DATABASE_URL") or None,
             nats_url=env.get("TELEPHONY_NATS_URL") or None,
             api_keys=env.get("TELEPHONY_API_KEYS") or None,
             cipher_key=env.get("TELEPHONY_CIPHER_KEY") or None,
-            log_level=(env.get("TELEPHONY_LOG_LEVEL") or "INFO").upper(),
+            log_level=log_level,
+            log_format=log_format,
             poll_interval=poll_interval,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]

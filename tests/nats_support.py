@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import nats
+from nats.js import JetStreamContext
 from nats.js.errors import BucketNotFoundError, NotFoundError
 
 from events import wire
@@ -25,10 +27,18 @@ class StreamMessage:
     data: bytes
 
 
-async def _stream_messages(url: str) -> list[StreamMessage]:
+@asynccontextmanager
+async def _jetstream(url: str) -> AsyncIterator[JetStreamContext]:
+    """A JetStream context on a fresh connection that fails fast and is closed on the way out."""
     nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
     try:
-        js = nc.jetstream()
+        yield nc.jetstream()
+    finally:
+        await nc.close()
+
+
+async def _stream_messages(url: str) -> list[StreamMessage]:
+    async with _jetstream(url) as js:
         try:
             info = await js.stream_info(wire.STREAM)
         except NotFoundError:
@@ -40,14 +50,10 @@ async def _stream_messages(url: str) -> list[StreamMessage]:
             raw = await js.get_msg(wire.STREAM, seq=seq)
             messages.append(StreamMessage(seq, raw.subject, dict(raw.headers or {}), raw.data or b""))
         return messages
-    finally:
-        await nc.close()
 
 
 async def _kv_entries(url: str) -> dict[str, bytes]:
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
-    try:
-        js = nc.jetstream()
+    async with _jetstream(url) as js:
         try:
             bucket = await js.key_value(wire.KV_BUCKET)
         except BucketNotFoundError:
@@ -57,16 +63,11 @@ async def _kv_entries(url: str) -> dict[str, bytes]:
         except Exception:  # NoKeysError
             return {}
         return {key: (await bucket.get(key)).value or b"" for key in keys}
-    finally:
-        await nc.close()
 
 
 async def _delete_stream(url: str) -> None:
-    nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
-    try:
-        await nc.jetstream().delete_stream(wire.STREAM)
-    finally:
-        await nc.close()
+    async with _jetstream(url) as js:
+        await js.delete_stream(wire.STREAM)
 
 
 def stream_messages(url: str) -> list[StreamMessage]:

@@ -1,22 +1,27 @@
-"""Per-request context: the request id (from ``X-Request-ID`` or generated, echoed on every response) and the
-actor that events record."""
+"""Per-request context: the request id (from ``X-Request-ID`` or generated, echoed on every response), the actor
+that events record, and one access-log line per request."""
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 
 from litestar import Request
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.domain import Actor
+from service.logs import ACCESS_LOGGER
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
+access_log = logging.getLogger(ACCESS_LOGGER)
 
-class RequestIdMiddleware:
-    """Pure ASGI middleware: fixes the request id before routing so that error responses carry it too."""
+
+class RequestContextMiddleware:
+    """Pure ASGI middleware: fixes the request id, echoes it, and logs the request when it is answered."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -25,17 +30,38 @@ class RequestIdMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
         given = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER.encode()), None)
         request_id = given if given is not None and _VALID_REQUEST_ID.match(given) else uuid.uuid4().hex.encode()
-        scope.setdefault("state", {})["request_id"] = request_id.decode()
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id.decode()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id)]
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            access_log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "route": scope.get("path_template", scope["path"]),
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                    "request_id": state["request_id"],
+                    "actor": state.get("actor", "anonymous"),
+                },
+            )
 
 
 def provide_actor(request: Request) -> Actor:
-    return Actor(name="anonymous", request_id=request.scope.get("state", {}).get("request_id"))
+    state = request.scope.setdefault("state", {})
+    actor = Actor(name="anonymous", request_id=state.get("request_id"))
+    state["actor"] = actor.name
+    return actor

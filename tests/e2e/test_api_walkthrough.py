@@ -11,40 +11,12 @@ import uuid
 
 import httpx
 
+from tests.seed import ENDPOINT_RESPONSE_FIELDS, SEED_DEFAULTS
+
 TELEPHONY = "/api/settings/telephony"
 ENDPOINTS = "/api/settings/endpoints"
 
-SEED_DEFAULTS = {
-    "provider": "twilio",
-    "public_base_url": None,
-    "twilio_account_sid": None,
-    "twilio_auth_token": None,
-    "twilio_phone_number": None,
-    "twilio_max_concurrent": 10,
-    "exotel_account_sid": None,
-    "exotel_api_key": None,
-    "exotel_api_token": None,
-    "exotel_phone_number": None,
-    "exotel_api_base": None,
-    "exotel_max_concurrent": 5,
-    "vobiz_auth_id": None,
-    "vobiz_auth_token": None,
-    "vobiz_phone_number": None,
-    "vobiz_max_concurrent": 5,
-}
 TWILIO_SID = "AC0123456789abcdef0123456789ABCDEF"
-ENDPOINT_FIELDS = {
-    "id",
-    "phone_number",
-    "provider",
-    "inbound_agent_name",
-    "outbound_agent_name",
-    "label",
-    "is_active",
-    "created_at",
-    "updated_at",
-    "inbound_webhook_url",
-}
 UTC_SECONDS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 
@@ -233,7 +205,7 @@ def test_endpoint_lifecycle_over_every_route(api: httpx.Client) -> None:
     )
     assert created.status_code == 201, created.text
     endpoint = created.json()
-    assert set(endpoint) == ENDPOINT_FIELDS
+    assert set(endpoint) == ENDPOINT_RESPONSE_FIELDS
     endpoint_id = str(uuid.UUID(endpoint["id"]))
     assert created.headers["location"] == f"{ENDPOINTS}/{endpoint_id}"
     assert endpoint["phone_number"] == "+919876543210"

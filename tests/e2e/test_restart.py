@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ServiceProcess
+from tests.seed import TWILIO_SID
 
 TELEPHONY = "/api/settings/telephony"
 ENDPOINTS = "/api/settings/endpoints"
-TWILIO_SID = "AC0123456789abcdef0123456789abcdef"
 
 
 def ok(response: httpx.Response, status: int = 200) -> httpx.Response:

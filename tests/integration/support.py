@@ -1,4 +1,7 @@
-"""Shared data and helpers of the HTTP integration tests: the seed's examples and small assertions."""
+"""Shared helpers of the HTTP integration tests: routes, expected views and small assertions.
+
+The seed's examples themselves are in ``tests.seed``.
+"""
 
 from __future__ import annotations
 
@@ -9,80 +12,13 @@ from uuid import UUID
 from litestar.testing import TestClient
 
 from service.container import Container
+from tests.seed import SEED_DEFAULTS
 
 TELEPHONY = "/api/settings/telephony"
 ENDPOINTS = "/api/settings/endpoints"
 
-TWILIO_SID = "AC" + "0123456789abcdef" * 2
-
-# The seed's provider examples (the Twilio sid made valid: the seed shows a placeholder).
-TWILIO = {
-    "provider": "twilio",
-    "public_base_url": "https://your-domain.com",
-    "twilio_account_sid": TWILIO_SID,
-    "twilio_auth_token": "your_auth_token",
-    "twilio_phone_number": "+15551234567",
-    "twilio_max_concurrent": 10,
-}
-EXOTEL = {
-    "provider": "exotel",
-    "public_base_url": "https://your-domain.com",
-    "exotel_account_sid": "your_sid",
-    "exotel_api_key": "your_api_key",
-    "exotel_api_token": "your_api_token",
-    "exotel_phone_number": "+919876543210",
-    "exotel_api_base": "https://api.exotel.com",
-    "exotel_max_concurrent": 5,
-}
-VOBIZ = {
-    "provider": "vobiz",
-    "public_base_url": "https://your-domain.com",
-    "vobiz_auth_id": "your_auth_id",
-    "vobiz_auth_token": "your_auth_token",
-    "vobiz_phone_number": "+919876543210",
-    "vobiz_max_concurrent": 5,
-}
-
-SEED_DEFAULTS = {
-    "provider": "twilio",
-    "public_base_url": None,
-    "twilio_account_sid": None,
-    "twilio_auth_token": None,
-    "twilio_phone_number": None,
-    "twilio_max_concurrent": 10,
-    "exotel_account_sid": None,
-    "exotel_api_key": None,
-    "exotel_api_token": None,
-    "exotel_phone_number": None,
-    "exotel_api_base": None,
-    "exotel_max_concurrent": 5,
-    "vobiz_auth_id": None,
-    "vobiz_auth_token": None,
-    "vobiz_phone_number": None,
-    "vobiz_max_concurrent": 5,
-}
 SECRET_FIELDS = ("twilio_auth_token", "exotel_api_key", "exotel_api_token", "vobiz_auth_token")
 
-# The seed's endpoint example.
-SUPPORT_LINE = {
-    "phone_number": "+919876543210",
-    "provider": "exotel",
-    "inbound_agent_name": "support-agent",
-    "outbound_agent_name": "sales-agent",
-    "label": "Main support line",
-}
-ENDPOINT_KEYS = {
-    "id",
-    "phone_number",
-    "provider",
-    "inbound_agent_name",
-    "outbound_agent_name",
-    "label",
-    "is_active",
-    "created_at",
-    "updated_at",
-    "inbound_webhook_url",
-}
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$")
 
 

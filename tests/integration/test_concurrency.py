@@ -16,13 +16,13 @@ from service.errors import DuplicatePhoneNumberError
 from tests.integration.support import (
     ENDPOINTS,
     TELEPHONY,
-    TWILIO,
     configure,
     create,
     endpoint_url,
     expected_view,
     stored_events,
 )
+from tests.seed import TWILIO
 
 T = TypeVar("T")
 WRITERS = 20

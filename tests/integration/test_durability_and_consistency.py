@@ -16,17 +16,14 @@ from service.queries import get_endpoint, get_provider_settings
 from service.settings import Settings
 from tests.integration.support import (
     ENDPOINTS,
-    EXOTEL,
-    SUPPORT_LINE,
     TELEPHONY,
-    TWILIO,
-    VOBIZ,
     configure,
     create,
     endpoint_url,
     expected_view,
     stored_events,
 )
+from tests.seed import EXOTEL, SUPPORT_LINE, TWILIO, VOBIZ
 
 
 def _everything(client: TestClient) -> dict[str, Any]:

@@ -10,12 +10,8 @@ from litestar.testing import TestClient
 from events import EndpointCreated, EndpointDeleted, EndpointUpdated
 from service.container import Container
 from tests.integration.support import (
-    ENDPOINT_KEYS,
     ENDPOINTS,
-    EXOTEL,
-    SUPPORT_LINE,
     TIMESTAMP,
-    TWILIO,
     assert_error,
     assert_validation_error,
     configure,
@@ -24,6 +20,7 @@ from tests.integration.support import (
     head,
     stored_events,
 )
+from tests.seed import ENDPOINT_RESPONSE_FIELDS, EXOTEL, SUPPORT_LINE, TWILIO
 
 JSON = {"Content-Type": "application/json"}
 
@@ -41,7 +38,7 @@ def test_creating_the_seed_example_answers_201_with_location_and_every_response_
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == ENDPOINT_KEYS
+    assert set(body) == ENDPOINT_RESPONSE_FIELDS
     assert uuid.UUID(body["id"]).version == 4
     assert response.headers["Location"] == f"{ENDPOINTS}/{body['id']}"
     assert {k: body[k] for k in SUPPORT_LINE} == SUPPORT_LINE

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from litestar.testing import TestClient
 
-from tests.integration.support import ENDPOINTS, TWILIO, configure, create, endpoint_url
+from tests.integration.support import ENDPOINTS, configure, create, endpoint_url
+from tests.seed import TWILIO
 
 
 def _urls(client: TestClient) -> dict[str, str | None]:

@@ -7,18 +7,14 @@ from litestar.testing import TestClient
 
 from service.container import Container
 from tests.integration.support import (
-    EXOTEL,
-    SEED_DEFAULTS,
     TELEPHONY,
-    TWILIO,
-    TWILIO_SID,
-    VOBIZ,
     assert_error,
     assert_validation_error,
     configure,
     expected_view,
     head,
 )
+from tests.seed import EXOTEL, SEED_DEFAULTS, TWILIO, TWILIO_SID, VOBIZ
 
 
 def test_a_fresh_service_shows_the_sixteen_seed_fields_with_their_defaults(client: TestClient) -> None:

@@ -31,16 +31,11 @@ from service.domain import (
 )
 from service.errors import DuplicatePhoneNumberError, EndpointNotFoundError, InvalidSettingsError
 from service.rules import to_e164
+from tests import seed
 from tests.unit.builders import endpoint_created, endpoint_updated
 
 ALICE = Actor(name="alice", request_id="req-1")
-SUPPORT_LINE = NewEndpoint(
-    phone_number="+919876543210",
-    provider="exotel",
-    inbound_agent_name="support-agent",
-    outbound_agent_name="sales-agent",
-    label="Main support line",
-)
+SUPPORT_LINE = NewEndpoint(**seed.SUPPORT_LINE)
 
 
 def existing_endpoint(version: int = 1) -> Endpoint:

@@ -11,38 +11,14 @@ from projections import ProviderConfig, ProviderView, mask_secret, masked
 from projections import provider as provider_projection
 from service.domain import Actor, decide_update_provider, missing_settings, normalise_provider_patch
 from service.errors import InvalidSettingsError
+from tests.seed import EXOTEL, TWILIO, VOBIZ
 from tests.unit.builders import provider_updated
 
 ALICE = Actor(name="alice", request_id="req-7")
-TWILIO_SID = "AC" + "0123456789abcdef" * 2
 TWILIO_TOKEN = "twilio-auth-token-9876"
 
-TWILIO_SEED = {
-    "provider": "twilio",
-    "public_base_url": "https://your-domain.com",
-    "twilio_account_sid": TWILIO_SID,
-    "twilio_auth_token": TWILIO_TOKEN,
-    "twilio_phone_number": "+15551234567",
-    "twilio_max_concurrent": 10,
-}
-EXOTEL_SEED = {
-    "provider": "exotel",
-    "public_base_url": "https://your-domain.com",
-    "exotel_account_sid": "your_sid",
-    "exotel_api_key": "your_api_key",
-    "exotel_api_token": "your_api_token",
-    "exotel_phone_number": "+919876543210",
-    "exotel_api_base": "https://api.exotel.com",
-    "exotel_max_concurrent": 5,
-}
-VOBIZ_SEED = {
-    "provider": "vobiz",
-    "public_base_url": "https://your-domain.com",
-    "vobiz_auth_id": "your_auth_id",
-    "vobiz_auth_token": "your_auth_token",
-    "vobiz_phone_number": "+919876543210",
-    "vobiz_max_concurrent": 5,
-}
+# The seed's Twilio example, with this file's own token (the tests below compare with TWILIO_TOKEN).
+TWILIO_SEED = {**TWILIO, "twilio_auth_token": TWILIO_TOKEN}
 
 
 def view_after(*events: ProviderUpdated) -> ProviderView:
@@ -63,7 +39,7 @@ def error_fields(caught: pytest.ExceptionInfo[InvalidSettingsError]) -> list[str
     return [error.field for error in caught.value.errors]
 
 
-@pytest.mark.parametrize("seed", [TWILIO_SEED, EXOTEL_SEED, VOBIZ_SEED], ids=["twilio", "exotel", "vobiz"])
+@pytest.mark.parametrize("seed", [TWILIO_SEED, EXOTEL, VOBIZ], ids=["twilio", "exotel", "vobiz"])
 def test_the_first_update_with_a_seed_example_records_what_differs_from_the_defaults(seed: dict) -> None:
     event = only_event(decide_update_provider(provider_projection.INITIAL, seed, ALICE))
 
@@ -180,7 +156,7 @@ def test_an_empty_update_of_the_unconfigured_settings_lists_everything_missing()
 
 
 def test_switching_to_a_provider_whose_credentials_are_stored_records_only_the_switch() -> None:
-    current = view_after(provider_updated(1, **TWILIO_SEED), provider_updated(2, **VOBIZ_SEED))
+    current = view_after(provider_updated(1, **TWILIO_SEED), provider_updated(2, **VOBIZ))
     assert current.config.provider == "vobiz"
     event = only_event(decide_update_provider(current, {"provider": "twilio"}, ALICE))
     assert event.changes == {"provider": "twilio"}
@@ -188,9 +164,7 @@ def test_switching_to_a_provider_whose_credentials_are_stored_records_only_the_s
 
 
 def test_credentials_of_an_inactive_provider_may_be_cleared() -> None:
-    current = view_after(
-        provider_updated(1, **TWILIO_SEED), provider_updated(2, **{**EXOTEL_SEED, "provider": "twilio"})
-    )
+    current = view_after(provider_updated(1, **TWILIO_SEED), provider_updated(2, **{**EXOTEL, "provider": "twilio"}))
     event = only_event(decide_update_provider(current, {"exotel_api_key": None}, ALICE))
     assert event.changes == {"exotel_api_key": None}
 
