@@ -103,7 +103,9 @@ class Settings:
                 "POSTGRES_PASSWORD": unquote(parts.password or ""),
                 # Never wait forever for the table lock every insert takes, nor for a dead server.
                 "POSTGRES_LOCK_TIMEOUT": "5",
-                "POSTGRES_CONNECT_TIMEOUT": "5",
+                # Also the pool's wait for a free connection: with the database away, answer 503 quickly.
+                "POSTGRES_CONNECT_TIMEOUT": "1",
+                "APPLICATION_RECORDER_TOPIC": "service.store:FailFastPostgresRecorder",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
                 "POSTGRES_PRE_PING": "y",
                 # Sized for the worker threads that run commands (anyio's default limiter: 40).

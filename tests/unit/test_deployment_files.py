@@ -288,15 +288,9 @@ def test_the_build_copies_the_files_the_package_metadata_needs(dockerfile: list[
         assert needed <= copied, (needed, copied)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reported: the image cannot reach PostgreSQL. eventsourcing[postgres] brings psycopg[pool], which needs a "
-        "libpq on the system; python:3.11-slim has none, and psycopg[binary] is only among the dev dependencies"
-    ),
-)
 def test_the_image_has_a_libpq_for_the_postgres_store(dockerfile: list[tuple[str, str]]) -> None:
-    """compose.yaml points the service at PostgreSQL: psycopg needs its binary wheel or the system's libpq."""
+    """compose.yaml points the service at PostgreSQL: psycopg needs its binary wheel or a system libpq, which
+    python:3.11-slim does not have."""
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     bundled = any(
         re.match(r"psycopg\[[^\]]*\b(binary|c)\b", dependency) or re.match(r"psycopg[-_](binary|c)\b", dependency)

@@ -172,3 +172,15 @@ def test_a_cipher_key_from_the_environment_reaches_the_store(tmp_path: Path) -> 
 def test_a_database_url_with_a_bad_host_or_port_is_a_configuration_error(url: str) -> None:
     with pytest.raises(ConfigurationError, match="not a valid URL"):
         Settings(database_url=url).store_env()
+
+
+def test_the_postgres_store_uses_the_fail_fast_recorder() -> None:
+    from eventsourcing.postgres import PostgresApplicationRecorder
+    from eventsourcing.utils import resolve_topic
+
+    env = Settings(database_url="postgresql://u@h:5432/db").store_env()
+    recorder = resolve_topic(env["APPLICATION_RECORDER_TOPIC"])
+    assert issubclass(recorder, PostgresApplicationRecorder)
+    for name in ("insert_events", "select_events", "select_notifications", "max_notification_id"):
+        assert not hasattr(getattr(recorder, name), "__wrapped__"), f"{name} still retries"
+    assert float(env["POSTGRES_CONNECT_TIMEOUT"]) <= 2
