@@ -41,19 +41,23 @@ def route_key(e164: str) -> str:
 
 
 class EndpointState(msgspec.Struct, kw_only=True):
-    """An endpoint exactly as the REST API returns it (the same type serves both)."""
+    """An endpoint exactly as the REST API returns it (the same type serves both). Examples: the API reference."""
 
     id: Annotated[str, Meta(extra_json_schema={"format": "uuid"})]
-    phone_number: Annotated[str, Meta(description="E.164")]
-    provider: str
-    inbound_agent_name: str | None
-    outbound_agent_name: str | None
-    label: str | None
+    phone_number: Annotated[str, Meta(description="E.164", examples=["+919876543210"])]
+    provider: Annotated[str, Meta(examples=["exotel"])]
+    inbound_agent_name: Annotated[str | None, Meta(examples=["support-agent"])]
+    outbound_agent_name: Annotated[str | None, Meta(examples=["sales-agent"])]
+    label: Annotated[str | None, Meta(examples=["Main support line"])]
     is_active: bool
-    created_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
-    updated_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS")]
+    created_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS", examples=["2026-03-18T10:00:00"])]
+    updated_at: Annotated[str, Meta(description="UTC, YYYY-MM-DDTHH:MM:SS", examples=["2026-03-18T10:00:00"])]
     inbound_webhook_url: Annotated[
-        str | None, Meta(description="{public_base_url}/telephony/{provider}/inbound/{inbound_agent_name}")
+        str | None,
+        Meta(
+            description="{public_base_url}/telephony/{provider}/inbound/{inbound_agent_name}",
+            examples=["https://your-domain.com/telephony/exotel/inbound/support-agent"],
+        ),
     ]
 
 

@@ -56,24 +56,27 @@ class ProviderSettingsUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ProviderSettings(Struct, kw_only=True):
-    """The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters."""
+    """The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters.
+
+    Examples: the API reference's GET response (its secrets shown masked).
+    """
 
     provider: ProviderName
-    public_base_url: str | None
-    twilio_account_sid: str | None
-    twilio_auth_token: str | None
-    twilio_phone_number: str | None
-    twilio_max_concurrent: int
-    exotel_account_sid: str | None
-    exotel_api_key: str | None
-    exotel_api_token: str | None
-    exotel_phone_number: str | None
-    exotel_api_base: str | None
-    exotel_max_concurrent: int
-    vobiz_auth_id: str | None
-    vobiz_auth_token: str | None
-    vobiz_phone_number: str | None
-    vobiz_max_concurrent: int
+    public_base_url: Annotated[str | None, Meta(examples=["https://your-domain.com"])]
+    twilio_account_sid: Annotated[str | None, Meta(examples=["AC00000000000000000000000000000000"])]
+    twilio_auth_token: Annotated[str | None, Meta(examples=["****oken"])]
+    twilio_phone_number: Annotated[str | None, Meta(examples=["+15551234567"])]
+    twilio_max_concurrent: Annotated[int, Meta(examples=[10])]
+    exotel_account_sid: Annotated[str | None, Meta(examples=[None])]
+    exotel_api_key: Annotated[str | None, Meta(examples=[None])]
+    exotel_api_token: Annotated[str | None, Meta(examples=[None])]
+    exotel_phone_number: Annotated[str | None, Meta(examples=[None])]
+    exotel_api_base: Annotated[str | None, Meta(examples=[None])]
+    exotel_max_concurrent: Annotated[int, Meta(examples=[5])]
+    vobiz_auth_id: Annotated[str | None, Meta(examples=[None])]
+    vobiz_auth_token: Annotated[str | None, Meta(examples=[None])]
+    vobiz_phone_number: Annotated[str | None, Meta(examples=[None])]
+    vobiz_max_concurrent: Annotated[int, Meta(examples=[5])]
 
 
 class EndpointCreate(Struct, forbid_unknown_fields=True, kw_only=True):
