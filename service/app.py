@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator
 
 from litestar import Litestar
@@ -12,13 +13,16 @@ from litestar.concurrency import sync_to_thread
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
+from service.auth import KEY_FILE, authorize, load_key_ring
 from service.container import Container, build_container
 from service.http.context import RequestContextMiddleware, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
+from service.http.schemas import BEARER
 from service.http.strict import provide_raw_body
 from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
@@ -91,13 +95,30 @@ def _refresh(container: Container) -> int:
     return max(container.app.recorder.max_notification_id() or 0, container.read_model.position)
 
 
+def announce_admin_key(key: str, settings: Settings) -> None:
+    """Show a generated admin key once, on the console only: it is never logged and only its hash is kept."""
+    sys.stderr.write(
+        "\n"
+        "  telephony-settings created an admin API key. It is shown only now; its hash is kept in\n"
+        f"  {settings.data_dir / KEY_FILE}.\n\n"
+        f"      {key}\n\n"
+        "  Send it with every /api request:  Authorization: Bearer <key>\n"
+        "  More keys (and scopes): telephony-settings keys new NAME --scopes read+write\n\n"
+    )
+    sys.stderr.flush()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """The service, built from ``settings`` (read from the environment when not given) at start-up."""
     settings = settings or Settings.from_env()
     holder: dict[str, Container] = {}
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        key_ring, new_admin_key = load_key_ring(settings.api_keys, settings.data_dir)
+        if new_admin_key is not None:
+            announce_admin_key(new_admin_key, settings)
+        app.state["key_ring"] = key_ring
         container = holder["container"] = await sync_to_thread(build_container, settings)
         metrics.collector.container = container
         follower = asyncio.create_task(_follow_store(container, settings.poll_interval), name="read-model-follower")
@@ -122,6 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
+        guards=[authorize],
         logging_config=None,  # logging is configured once, by the CLI (service.logs); tests keep their own
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         middleware=[RequestContextMiddleware, metrics.prometheus_config.middleware],
@@ -132,5 +154,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             description="Telephony provider configuration and phone-number -> agent endpoints, event-sourced.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        description="An API key (TELEPHONY_API_KEYS, or the admin key shown at first start). "
+                        "Scopes: read (GET), write (PUT/POST/DELETE), secrets (unmasked credentials), audit.",
+                    )
+                }
+            ),
         ),
     )

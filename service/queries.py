@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
+from events import PROVIDER_FIELDS
 from projections import Endpoint, ProviderConfig, inbound_webhook_url, masked
 from service.http.schemas import EndpointOut, ProviderSettings
 from service.read_model import ReadModel
@@ -54,6 +55,13 @@ def get_provider_settings(read_model: ReadModel) -> ProviderSettings:
     with read_model.reading() as view:
         config = view.provider.config
     return present_provider(config)
+
+
+def get_provider_credentials(read_model: ReadModel) -> ProviderSettings:
+    """The configuration with secrets in clear: only for keys with the ``secrets`` scope."""
+    with read_model.reading() as view:
+        config = view.provider.config
+    return ProviderSettings(**{name: getattr(config, name) for name in PROVIDER_FIELDS})
 
 
 def get_endpoint(read_model: ReadModel, endpoint_id: UUID) -> EndpointOut | None:

@@ -61,7 +61,6 @@ class RequestContextMiddleware:
 
 
 def provide_actor(request: Request) -> Actor:
+    """The API key's name (set by the auth guard) and the request id, for the events a command stores."""
     state = request.scope.setdefault("state", {})
-    actor = Actor(name="anonymous", request_id=state.get("request_id"))
-    state["actor"] = actor.name
-    return actor
+    return Actor(name=state.get("actor", "anonymous"), request_id=state.get("request_id"))

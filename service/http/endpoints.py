@@ -21,6 +21,7 @@ from service.http.schemas import (
     EndpointUpdate,
     ProviderName,
     error_responses,
+    needs,
     present_fields,
 )
 from service.http.strict import decode_strict
@@ -59,7 +60,9 @@ class EndpointsController(Controller):
 
     @get(
         summary="List telephony endpoints in creation order",
-        responses=error_responses(422),
+        description="Scope: read.",
+        security=needs("read"),
+        responses=error_responses(401, 403, 422),
         response_headers=[
             ResponseHeader(
                 name="X-Total-Count", description="Matching endpoints before paging", documentation_only=True
@@ -95,8 +98,9 @@ class EndpointsController(Controller):
 
     @post(
         summary="Create a telephony endpoint",
-        responses=error_responses(409, 413, 422, 503),
-        description="Returns the computed inbound_webhook_url: configure it in the provider's dashboard.",
+        responses=error_responses(401, 403, 409, 413, 422, 503),
+        security=needs("write"),
+        description="Scope: write. Returns the computed inbound_webhook_url: configure it in the provider's dashboard.",
         status_code=HTTP_201_CREATED,
         response_headers=[
             ResponseHeader(name="Location", description="URL of the new endpoint", documentation_only=True)
@@ -117,7 +121,13 @@ class EndpointsController(Controller):
         endpoint = found(get_endpoint(container.read_model, endpoint_id), endpoint_id)
         return Response(endpoint, status_code=HTTP_201_CREATED, headers={"Location": f"{BASE}/{endpoint_id}"})
 
-    @get("/{endpoint_id:str}", summary="Read one telephony endpoint", responses=error_responses(404))
+    @get(
+        "/{endpoint_id:str}",
+        summary="Read one telephony endpoint",
+        description="Scope: read.",
+        security=needs("read"),
+        responses=error_responses(401, 403, 404),
+    )
     async def get_endpoint(
         self, container: NamedDependency[Container], endpoint_id: Annotated[str, PathParameter()]
     ) -> EndpointOut:
@@ -127,8 +137,10 @@ class EndpointsController(Controller):
     @put(
         "/{endpoint_id:str}",
         summary="Update a telephony endpoint (partial)",
-        responses=error_responses(404, 413, 422, 503),
-        description="Fields: inbound_agent_name, outbound_agent_name, label, is_active; null clears an agent or label.",
+        responses=error_responses(401, 403, 404, 413, 422, 503),
+        security=needs("write"),
+        description="Scope: write. Fields: inbound_agent_name, outbound_agent_name, label, is_active; "
+        "null clears an agent or the label.",
         sync_to_thread=True,
         opt={"unknown_field_hints": {"phone_number": FIXED, "provider": FIXED}},
     )
@@ -149,7 +161,9 @@ class EndpointsController(Controller):
     @delete(
         "/{endpoint_id:str}",
         summary="Delete a telephony endpoint",
-        responses=error_responses(404, 503),
+        description="Scope: write.",
+        security=needs("write"),
+        responses=error_responses(401, 403, 404, 503),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )

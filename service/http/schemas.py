@@ -111,9 +111,19 @@ class ErrorBody(Struct, kw_only=True):
     errors: list[ErrorItem] | UnsetType = UNSET
 
 
+BEARER = "BearerKey"
+
+
+def needs(scope: str) -> list[dict[str, list[str]]]:
+    """OpenAPI security requirement: an API key with ``scope``."""
+    return [{BEARER: [scope]}]
+
+
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI descriptions of the error responses a route can give (bodies are ``ErrorBody``)."""
     meaning = {
+        401: "No API key, or an unknown one (see WWW-Authenticate)",
+        403: "The API key lacks the scope this route needs",
         404: "No endpoint with that id (also for a malformed id)",
         409: "Another endpoint already holds the phone number",
         413: "Body larger than 64 KiB",

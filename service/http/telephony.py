@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, get, put
+from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
 from service.container import Container
 from service.domain import Actor, normalise_provider_patch
-from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, present_fields
+from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
 from service.http.strict import decode_strict
-from service.queries import get_provider_settings
+from service.queries import get_provider_credentials, get_provider_settings
 
 TWILIO_EXAMPLE = {
     "provider": "twilio",
@@ -47,15 +47,33 @@ class TelephonyController(Controller):
     path = "/api/settings/telephony"
     tags = ["Telephony provider"]
 
-    @get(summary="Read the telephony provider configuration (secrets masked)")
+    @get(
+        summary="Read the telephony provider configuration (secrets masked)",
+        description="Scope: read.",
+        security=needs("read"),
+        responses=error_responses(401, 403),
+    )
     async def get_telephony(self, container: NamedDependency[Container]) -> ProviderSettings:
         return get_provider_settings(container.read_model)
 
+    @get(
+        "/credentials",
+        summary="Read the provider credentials unmasked",
+        description="Scope: secrets. For call routers that must place calls. Never cached.",
+        opt={"scope": "secrets"},
+        security=needs("secrets"),
+        responses=error_responses(401, 403),
+    )
+    async def get_credentials(self, container: NamedDependency[Container]) -> Response[ProviderSettings]:
+        return Response(get_provider_credentials(container.read_model), headers={"Cache-Control": "no-store"})
+
     @put(
         summary="Update the telephony provider configuration (partial)",
-        responses=error_responses(413, 422, 503),
+        responses=error_responses(401, 403, 413, 422, 503),
+        security=needs("write"),
         description=(
-            "A field left out keeps its value; null clears it. Sending back a masked secret keeps the stored one. "
+            "Scope: write. A field left out keeps its value; null clears it. "
+            "Sending back a masked secret keeps the stored one. "
             "After the merge, public_base_url and the active provider's credentials must be set."
         ),
         sync_to_thread=True,

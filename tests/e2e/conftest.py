@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.clients import AUTH, TEST_API_KEYS
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
 """Seconds a server may take to answer GET /health/live (generous: CI machines can be slow and loaded)."""
@@ -55,10 +57,11 @@ def service_environment(database_url: str | None = None, extra: dict[str, str] |
     env = {key: value for key, value in os.environ.items() if not key.startswith("TELEPHONY_")}
     env["PYTHONUNBUFFERED"] = "1"  # the log file is complete even after a SIGKILL
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    env["TELEPHONY_API_KEYS"] = TEST_API_KEYS  # a test may replace it through ``extra`` (or drop it with "")
     if database_url is not None:
         env["TELEPHONY_DATABASE_URL"] = database_url
     env.update(extra or {})
-    return env
+    return {key: value for key, value in env.items() if value != ""}
 
 
 def living_group_members(pgid: int) -> list[int]:
@@ -141,7 +144,7 @@ class ServiceProcess:
             except _PortTaken:
                 continue
             self.process, self.port = process, port
-            self.http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT, trust_env=False)
+            self.http = httpx.Client(base_url=self.url, timeout=REQUEST_TIMEOUT, trust_env=False, headers=AUTH)
             return self
         pytest.fail(f"{self.name}: no free port after {PORT_ATTEMPTS} attempts; last output:\n{self.output()}")
 

@@ -28,7 +28,7 @@ def test_the_server_writes_one_json_access_line_per_request(service: ServiceProc
     assert posted["route"] == "/api/settings/endpoints"
     assert posted["status"] == 201
     assert posted["request_id"] == "trace-7"
-    assert posted["actor"] == "anonymous"
+    assert posted["actor"] == "tester"  # the name of the API key used
     assert posted["duration_ms"] > 0
     assert any(line["event"] == "Application shutdown complete." for line in lines)
 

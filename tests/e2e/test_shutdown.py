@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import httpx
 
 from events import wire
+from tests.clients import AUTH
 from tests.e2e.conftest import STOP_TIMEOUT, ServiceProcess
 from tests.nats_support import StreamMessage, stream_messages, wait_until
 
@@ -78,7 +79,7 @@ class Burst:
         return [thread for thread in self.threads if thread.is_alive()]
 
     def _write(self) -> None:
-        with httpx.Client(base_url=self.base_url, timeout=WRITER_TIMEOUT, trust_env=False) as client:
+        with httpx.Client(base_url=self.base_url, timeout=WRITER_TIMEOUT, trust_env=False, headers=AUTH) as client:
             while True:
                 with self._lock:
                     n = next(self._numbers)

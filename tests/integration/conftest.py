@@ -5,9 +5,9 @@ from collections.abc import Iterator
 import pytest
 from litestar.testing import TestClient
 
-from service.app import create_app
 from service.container import Container, build_container
 from service.settings import Settings
+from tests.clients import api_client
 
 
 @pytest.fixture
@@ -22,5 +22,5 @@ def container(settings: Settings) -> Iterator[Container]:
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     """The whole HTTP API on the test's storage backend (the app builds and closes its own container)."""
-    with TestClient(create_app(settings)) as test_client:
+    with api_client(settings) as test_client:
         yield test_client

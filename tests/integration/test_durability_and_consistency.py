@@ -9,11 +9,11 @@ from typing import Any
 from litestar.testing import TestClient
 
 from events import EndpointCreated
-from service.app import create_app
 from service.container import build_container
 from service.domain import Actor, NewEndpoint
 from service.queries import get_endpoint, get_provider_settings
 from service.settings import Settings
+from tests.clients import api_client
 from tests.integration.support import (
     ENDPOINTS,
     TELEPHONY,
@@ -37,7 +37,7 @@ def _everything(client: TestClient) -> dict[str, Any]:
 
 
 def test_everything_written_before_a_restart_is_there_after_it(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as first:
+    with api_client(settings) as first:
         configure(first, VOBIZ, EXOTEL)
         kept = create(first, **SUPPORT_LINE)
         updated = create(first, phone_number="+15551234567", provider="twilio", outbound_agent_name="sales-agent")
@@ -46,7 +46,7 @@ def test_everything_written_before_a_restart_is_there_after_it(settings: Setting
         first.delete(endpoint_url(deleted["id"]))
         before = _everything(first)
 
-    with TestClient(create_app(settings)) as second:
+    with api_client(settings) as second:
         after = _everything(second)
         assert after == before
         assert after["telephony"] == expected_view(VOBIZ, EXOTEL)
@@ -58,7 +58,7 @@ def test_everything_written_before_a_restart_is_there_after_it(settings: Setting
         again = create(second, phone_number="+44 20 7183 8750", provider="vobiz")
         assert configure(second, {"provider": "vobiz"})["provider"] == "vobiz"
 
-    with TestClient(create_app(settings)) as third:
+    with api_client(settings) as third:
         assert [e["id"] for e in third.get(ENDPOINTS).json()] == [kept["id"], updated["id"], again["id"]]
         assert third.get(TELEPHONY).json() == expected_view(VOBIZ, EXOTEL, {"provider": "vobiz"})
 
@@ -91,7 +91,7 @@ def test_a_new_container_on_the_same_store_rebuilds_the_same_views(settings: Set
 def test_every_command_response_is_already_visible_to_the_next_get(settings: Settings) -> None:
     # No background polling to help: only the command's own catch-up can make its change visible.
     quiet = dataclasses.replace(settings, poll_interval=3600)
-    with TestClient(create_app(quiet)) as client:
+    with api_client(quiet) as client:
         for update in (TWILIO, EXOTEL, {"public_base_url": "https://voice.example.org"}, {"provider": "twilio"}):
             response = client.put(TELEPHONY, json=update)
             assert client.get(TELEPHONY).json() == response.json()
@@ -116,7 +116,7 @@ def test_every_command_response_is_already_visible_to_the_next_get(settings: Set
 
 
 def test_a_change_written_by_another_process_reaches_the_read_model(settings: Settings) -> None:
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         other = build_container(settings)
         try:
             endpoint_id, _ = other.app.create_endpoint(
@@ -159,7 +159,9 @@ def test_a_given_request_id_is_echoed_and_a_missing_one_is_generated(client: Tes
         seen.add(generated.headers["X-Request-ID"])
 
 
-def test_a_stored_event_records_the_request_id_and_the_anonymous_actor(client: TestClient, settings: Settings) -> None:
+def test_a_stored_event_records_the_request_id_and_the_key_name_as_actor(
+    client: TestClient, settings: Settings
+) -> None:
     created = client.post(ENDPOINTS, json=SUPPORT_LINE, headers={"X-Request-ID": "trace-0001"}).json()
 
     store = build_container(settings)
@@ -167,9 +169,7 @@ def test_a_stored_event_records_the_request_id_and_the_anonymous_actor(client: T
         events = [e for e in stored_events(store) if isinstance(e, EndpointCreated)]
     finally:
         store.close()
-    assert [(str(e.originator_id), e.request_id, e.actor) for e in events] == [
-        (created["id"], "trace-0001", "anonymous")
-    ]
+    assert [(str(e.originator_id), e.request_id, e.actor) for e in events] == [(created["id"], "trace-0001", "tester")]
 
 
 def test_the_openapi_document_describes_every_route_with_the_seed_examples(client: TestClient) -> None:

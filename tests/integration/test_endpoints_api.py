@@ -333,7 +333,7 @@ def test_the_store_records_each_change_once_with_its_actor_and_only_the_changed_
 
     assert [type(e) for e in events] == [EndpointCreated, EndpointUpdated, EndpointDeleted]
     assert events[1].changes == {"is_active": False}
-    assert {e.actor for e in events} == {"anonymous"}
+    assert {e.actor for e in events} == {"tester"}  # the name of the API key used
     assert events[0].phone_number == "+919876543210"
     assert events[0].inbound_agent_name == "support-agent"
 

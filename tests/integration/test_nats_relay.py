@@ -15,9 +15,9 @@ import msgspec
 from litestar.testing import TestClient
 
 from events import wire
-from service.app import create_app
 from service.nats_embedded import EmbeddedNatsServer
 from service.settings import Settings
+from tests.clients import api_client
 from tests.nats_support import StreamMessage, delete_stream, kv_entries, stream_messages, wait_until
 
 TWILIO = {
@@ -37,8 +37,8 @@ ALL_SECRETS = {
 
 @contextmanager
 def running(settings: Settings, server: EmbeddedNatsServer) -> Iterator[TestClient]:
-    app = create_app(replace(settings, nats_url=server.url, poll_interval=0.2))
-    with TestClient(app) as client:
+    configured = replace(settings, nats_url=server.url, poll_interval=0.2)
+    with api_client(configured) as client:
         yield client
 
 
@@ -91,7 +91,7 @@ def test_each_change_is_published_with_subject_headers_and_full_state(settings, 
         assert message.headers[wire.HEADER_MSG_ID] == body["id"]
         assert message.headers[wire.HEADER_EVENT_TYPE] == body["type"]
         assert int(message.headers[wire.HEADER_POSITION]) == body["position"]
-        assert body["actor"] == "anonymous"
+        assert body["actor"] == "tester"
         assert body["occurred_at"].endswith("+00:00")
         assert "." in body["occurred_at"]
 

@@ -8,11 +8,10 @@ import re
 from dataclasses import replace
 
 import pytest
-from litestar.testing import TestClient
 
-from service.app import create_app
 from service.logs import ACCESS_LOGGER
 from service.settings import Settings
+from tests.clients import api_client
 from tests.nats_support import wait_until
 
 
@@ -29,7 +28,7 @@ def metric(text: str, name: str, **labels: str) -> float | None:
 
 def test_metrics_count_requests_by_route_template_and_report_positions(settings: Settings, nats_server) -> None:
     # Request counters live in the process-wide registry (as Prometheus clients do): compare with a baseline.
-    with TestClient(create_app(replace(settings, nats_url=nats_server.url, poll_interval=0.1))) as client:
+    with api_client(replace(settings, nats_url=nats_server.url, poll_interval=0.1)) as client:
         baseline = client.get("/metrics").text
         created = client.post("/api/settings/endpoints", json={"phone_number": "+15551234567", "provider": "twilio"})
         endpoint_id = created.json()["id"]
@@ -68,7 +67,7 @@ def test_nats_state_is_reported_down_when_nats_is_unreachable(tmp_path) -> None:
     from service.nats_embedded import free_port
 
     settings = Settings(data_dir=tmp_path, nats_url=f"nats://127.0.0.1:{free_port()}", poll_interval=0.1)
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         client.post("/api/settings/endpoints", json={"phone_number": "+15551234567", "provider": "twilio"})
 
         def lagging() -> str | None:
@@ -81,7 +80,7 @@ def test_nats_state_is_reported_down_when_nats_is_unreachable(tmp_path) -> None:
 
 def test_each_request_logs_one_structured_line(settings: Settings, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
-    with TestClient(create_app(settings)) as client:
+    with api_client(settings) as client:
         response = client.post(
             "/api/settings/endpoints",
             json={"phone_number": "+15551234567", "provider": "twilio"},
@@ -95,6 +94,6 @@ def test_each_request_logs_one_structured_line(settings: Settings, caplog: pytes
     ]
     first = lines[0]
     assert first.request_id == "req-42" == response.headers["x-request-id"]
-    assert first.actor == "anonymous"
+    assert first.actor == "tester"
     assert 0 < first.duration_ms < 60_000
     assert "+15551234567" not in first.getMessage()  # no bodies in access lines

@@ -10,9 +10,9 @@ from dataclasses import replace
 from litestar.testing import TestClient
 
 from projections.watch import RouteWatcher
-from service.app import create_app
 from service.nats_embedded import EmbeddedNatsServer
 from service.settings import Settings
+from tests.clients import api_client
 
 BASE = {
     "provider": "twilio",
@@ -44,8 +44,8 @@ def table_routes(watcher: RouteWatcher) -> dict[str, tuple[str, str | None, str 
 
 def test_watcher_follows_changes_live_and_survives_a_nats_restart(settings: Settings, nats_server) -> None:
     changes: list[str] = []
-    app = create_app(replace(settings, nats_url=nats_server.url, poll_interval=0.2))
-    with TestClient(app) as client:
+    configured = replace(settings, nats_url=nats_server.url, poll_interval=0.2)
+    with api_client(configured) as client:
         client.put("/api/settings/telephony", json=BASE)
         first = client.post(
             "/api/settings/endpoints",
@@ -128,7 +128,7 @@ def test_stream_subscribers_started_before_and_after_the_changes_end_with_the_re
 ) -> None:
     from projections.routing import RoutingTable
 
-    app = create_app(replace(settings, nats_url=nats_server.url, poll_interval=0.2))
+    configured = replace(settings, nats_url=nats_server.url, poll_interval=0.2)
     early, late = RoutingTable(), RoutingTable()
 
     async def scenario(client: TestClient) -> None:
@@ -158,7 +158,7 @@ def test_stream_subscribers_started_before_and_after_the_changes_end_with_the_re
             stop.set()
             await asyncio.gather(early_task, late_task)
 
-    with TestClient(app) as client:
+    with api_client(configured) as client:
         asyncio.run(scenario(client))
     assert early.routes["+15553330000"].is_active is False
     assert early.routes == late.routes
@@ -180,14 +180,14 @@ def test_subscribers_and_a_kv_watcher_agree_with_rest_through_a_nats_outage_and_
     async def scenario() -> None:
         stop = asyncio.Event()
         early_task = asyncio.create_task(fold_stream(nats_server.url, early, stop))
-        with TestClient(create_app(configured)) as first:
+        with api_client(configured) as first:
             first.put("/api/settings/telephony", json=BASE)
             doomed = create(first, "+15554440001", "one")
             create(first, "+15554440002", "two")
         watcher = await RouteWatcher(nats_server.url).start()
         try:
             nats_server.kill()  # an outage, then the service restarts while NATS is still down
-            with TestClient(create_app(configured)) as second:
+            with api_client(configured) as second:
                 second.delete(f"/api/settings/endpoints/{doomed}")
                 create(second, "+15554440003", "three")
                 restarted = EmbeddedNatsServer(nats_server.store_dir, port=nats_server.port).start()

@@ -7,10 +7,9 @@ import time
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from litestar.testing import TestClient
 
-from service.app import create_app
 from service.settings import Settings
+from tests.clients import api_client
 from tests.nats_support import wait_until
 from tests.tcp_proxy import TcpProxy
 
@@ -29,7 +28,7 @@ def test_an_unreachable_database_gives_503_quickly_and_the_service_recovers(tmp_
         settings = Settings(
             data_dir=tmp_path, database_url=through(proxy, postgres_url), nats_url="off", poll_interval=0.2
         )
-        with TestClient(create_app(settings)) as client:
+        with api_client(settings) as client:
             first = client.post("/api/settings/endpoints", json={"phone_number": "+15557770001", "provider": "twilio"})
             assert first.status_code == 201
             assert client.get("/health/ready").status_code == 200

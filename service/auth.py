@@ -1,0 +1,148 @@
+"""API keys with scopes.
+
+Keys come from ``TELEPHONY_API_KEYS`` (``name:key:scopes`` entries separated by commas; scopes joined by ``+`` from
+``read``, ``write``, ``audit``, ``secrets``, or ``*`` for all; a key may be given as ``sha256:<hex>`` instead of in
+clear). Without that variable, the first start generates an admin key, shows it once, and keeps only its hash in
+``<data dir>/api-keys`` (same format) for later starts. Only SHA-256 digests are held in memory; a presented key is
+compared with every digest in constant time.
+
+Every ``/api/...`` route needs a key: GET routes need ``read``, PUT/POST/DELETE need ``write``; a route may ask for
+another scope through ``opt={"scope": ...}`` (``audit``, ``secrets``). The key's name is the actor events record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+
+SCOPES = ("read", "write", "audit", "secrets")
+ALL = "*"
+KEY_FILE = "api-keys"
+MIN_KEY_LENGTH = 16
+CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telephony-settings"'}
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class KeyConfigurationError(ValueError):
+    """An API key entry cannot be used; the message never contains the key."""
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    name: str
+    digest: bytes
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        return ALL in self.scopes or scope in self.scopes
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def new_key() -> str:
+    return "tsk_" + secrets.token_urlsafe(32)
+
+
+def entry(name: str, key: str, scopes: str) -> str:
+    """The ``TELEPHONY_API_KEYS`` entry for a key, with the key stored hashed."""
+    return f"{name}:sha256:{digest(key).hex()}:{scopes}"
+
+
+def parse_keys(text: str) -> list[ApiKey]:
+    keys = [_parse_entry(item.strip(), position) for position, item in enumerate(text.split(","), 1) if item.strip()]
+    names = [key.name for key in keys]
+    if len(set(names)) != len(names):
+        raise KeyConfigurationError("API key names must be unique")
+    return keys
+
+
+def _parse_entry(item: str, position: int) -> ApiKey:
+    name, _, rest = item.partition(":")
+    secret, _, scopes_text = rest.rpartition(":")
+    where = f"API key entry {position}"
+    if not _NAME.match(name):
+        raise KeyConfigurationError(f"{where}: the name must be 1-64 letters, digits, '.', '_' or '-'")
+    if not secret:
+        raise KeyConfigurationError(f"{where} ({name}): expected name:key:scopes")
+    scopes = frozenset(scopes_text.split("+")) if scopes_text else frozenset()
+    if not scopes or not scopes <= {*SCOPES, ALL}:
+        raise KeyConfigurationError(f"{where} ({name}): scopes must be joined by '+' from {', '.join(SCOPES)} or '*'")
+    if secret.startswith("sha256:"):
+        hexdigest = secret[len("sha256:") :]
+        if not _HEX_DIGEST.match(hexdigest):
+            raise KeyConfigurationError(f"{where} ({name}): sha256: must be followed by 64 hex digits")
+        return ApiKey(name, bytes.fromhex(hexdigest), scopes)
+    if len(secret) < MIN_KEY_LENGTH:
+        raise KeyConfigurationError(f"{where} ({name}): a key must be at least {MIN_KEY_LENGTH} characters")
+    return ApiKey(name, digest(secret), scopes)
+
+
+class KeyRing:
+    def __init__(self, keys: list[ApiKey]) -> None:
+        self.keys = keys
+
+    def authenticate(self, presented: str) -> ApiKey | None:
+        """The key whose digest matches; every digest is compared, in constant time, whatever matches."""
+        presented_digest = digest(presented)
+        found = None
+        for key in self.keys:
+            if hmac.compare_digest(key.digest, presented_digest):
+                found = key
+        return found
+
+
+def load_key_ring(configured: str | None, data_dir: Path) -> tuple[KeyRing, str | None]:
+    """The configured keys; else those kept in the data dir; else a new admin key (returned once, in clear)."""
+    if configured:
+        return KeyRing(parse_keys(configured)), None
+    path = data_dir / KEY_FILE
+    if path.exists():
+        return KeyRing(parse_keys(path.read_text().replace("\n", ","))), None
+    key = new_key()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(entry("admin", key, ALL) + "\n")
+    return KeyRing(parse_keys(entry("admin", key, ALL))), key
+
+
+def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str | None:
+    if not connection.scope["path"].startswith("/api/"):
+        return None  # health, docs and metrics are open
+    explicit = handler.opt.get("scope")
+    if explicit:
+        return str(explicit)
+    return "read" if connection.scope.get("method", "GET") in ("GET", "HEAD") else "write"
+
+
+def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Litestar guard: 401 without a known key, 403 without the route's scope; records the key's name as actor."""
+    needed = required_scope(connection, handler)
+    if needed is None:
+        return
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthorizedException(detail="an API key is required: Authorization: Bearer <key>", headers=CHALLENGE)
+    key_ring: KeyRing = connection.app.state["key_ring"]
+    key = key_ring.authenticate(token.strip())
+    if key is None:
+        raise NotAuthorizedException(
+            detail="unknown API key",
+            headers={"WWW-Authenticate": 'Bearer realm="telephony-settings", error="invalid_token"'},
+        )
+    if not key.allows(needed):
+        raise PermissionDeniedException(detail=f"this API key lacks the '{needed}' scope")
+    connection.scope.setdefault("state", {})["actor"] = key.name
