@@ -30,12 +30,15 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
 
     from service.app import create_app
+    from service.auth import KeyConfigurationError, parse_keys
     from service.logs import configure_logging
 
     try:
         settings = Settings.from_env(data_dir=data_dir)
         settings.store_env()
-    except ConfigurationError as exc:
+        if settings.api_keys:
+            parse_keys(settings.api_keys)
+    except (ConfigurationError, KeyConfigurationError) as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -51,6 +54,41 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+
+
+@main.group()
+def keys() -> None:
+    """Make API keys and cipher keys."""
+
+
+@keys.command("new")
+@click.argument("name")
+@click.option(
+    "--scopes", default="read", show_default=True, help="Joined by '+': read, write, audit, secrets; or '*' for all."
+)
+def keys_new(name: str, scopes: str) -> None:
+    """Print a new API key and the TELEPHONY_API_KEYS entry that enables it (the key stored only hashed)."""
+    from service.auth import KeyConfigurationError, entry, new_key, parse_keys
+
+    key = new_key()
+    line = entry(name, key, scopes)
+    try:
+        parse_keys(line)
+    except KeyConfigurationError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"key:   {key}")
+    click.echo(f"entry: {line}")
+    click.echo(
+        "Add the entry to TELEPHONY_API_KEYS (comma-separated); give the key to its user: it is not kept.", err=True
+    )
+
+
+@keys.command("cipher")
+def keys_cipher() -> None:
+    """Print a fresh AES-256 key for TELEPHONY_CIPHER_KEY (encryption of stored events)."""
+    from eventsourcing.cipher import AESCipher
+
+    click.echo(AESCipher.create_key(32))
 
 
 @main.command()
