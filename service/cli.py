@@ -31,6 +31,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
 
     from service.app import create_app
     from service.auth import KeyConfigurationError, parse_keys
+    from service.container import StoreKeyError, preflight
     from service.logs import configure_logging
 
     try:
@@ -38,7 +39,8 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         settings.store_env()
         if settings.api_keys:
             parse_keys(settings.api_keys)
-    except (ConfigurationError, KeyConfigurationError) as exc:
+        preflight(settings)
+    except (ConfigurationError, KeyConfigurationError, StoreKeyError) as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -29,14 +29,47 @@ class Container:
         self.app.close()
 
 
+class StoreKeyError(Exception):
+    """The stored events cannot be read with the configured cipher key (or lack of one). Nothing was changed."""
+
+
+def check_store_readable(app: SettingsApplication, encrypted: bool) -> None:
+    """Decode the first stored event before anything else happens, to fail clearly on a wrong or missing key."""
+    first = app.recorder.select_notifications(start=None, limit=1)
+    if not first:
+        return
+    try:
+        app.mapper.to_domain_event(first[0])
+    except Exception:
+        if encrypted:
+            raise StoreKeyError(
+                "TELEPHONY_CIPHER_KEY does not decrypt the stored events: it is the wrong key, or this store was "
+                "written without encryption. Nothing was changed."
+            ) from None
+        raise StoreKeyError(
+            "the stored events cannot be read: the store is encrypted, set TELEPHONY_CIPHER_KEY to its key. "
+            "Nothing was changed."
+        ) from None
+
+
 def build_container(settings: Settings) -> Container:
     """Open the event store (creating its tables if needed) and rebuild the read model from it."""
     app = SettingsApplication(settings.store_env())
     read_model = ReadModel(app)
     try:
+        check_store_readable(app, encrypted=settings.cipher_key is not None)
         read_model.catch_up()
     except BaseException:
         app.close()
         raise
     log.info("read model rebuilt at position %d", read_model.position)
     return Container(settings=settings, app=app, read_model=read_model, store_head=read_model.position)
+
+
+def preflight(settings: Settings) -> None:
+    """Open the store once and check it can be read with the configured key (for a clean CLI error)."""
+    app = SettingsApplication(settings.store_env())
+    try:
+        check_store_readable(app, encrypted=settings.cipher_key is not None)
+    finally:
+        app.close()

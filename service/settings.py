@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -115,6 +117,18 @@ class Settings:
         else:
             raise ConfigurationError("TELEPHONY_DATABASE_URL must start with sqlite:/// or postgresql://")
         if self.cipher_key:
+            _check_cipher_key(self.cipher_key)
             env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
         return env
+
+
+def _check_cipher_key(key: str) -> None:
+    try:
+        size = len(base64.b64decode(key.encode(), validate=True))
+    except (ValueError, binascii.Error):
+        size = -1
+    if size not in (16, 24, 32):
+        raise ConfigurationError(
+            "TELEPHONY_CIPHER_KEY must be 16, 24 or 32 bytes in base64 (make one with: telephony-settings keys cipher)"
+        )
