@@ -73,3 +73,28 @@ def test_serve_refuses_an_unusable_database_url(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "TELEPHONY_DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_wrong_cipher_key_with_a_clear_message_and_touches_nothing(tmp_path: Path) -> None:
+    from eventsourcing.cipher import AESCipher
+
+    from service.container import build_container
+    from service.domain import Actor, NewEndpoint
+    from service.settings import Settings
+
+    data = tmp_path / "data"
+    right = AESCipher.create_key(32)
+    container = build_container(Settings(data_dir=data, nats_url="off", cipher_key=right))
+    container.app.create_endpoint(NewEndpoint(phone_number="+15550001111", provider="twilio"), Actor())
+    container.close()
+    before = (data / "events.db").read_bytes()
+
+    no_keys = {"TELEPHONY_API_KEYS": ""}  # so that a start that got further would create an admin key
+    for env in ({**no_keys, "TELEPHONY_CIPHER_KEY": AESCipher.create_key(32)}, no_keys):
+        result = run_serve("--port", "0", "--data-dir", str(data), env=env)
+        assert result.returncode != 0
+        assert "TELEPHONY_CIPHER_KEY" in result.stderr
+        assert "Nothing was changed" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert (data / "events.db").read_bytes() == before
+    assert not (data / "api-keys").exists()  # a refused start creates no admin key either
