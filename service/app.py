@@ -28,6 +28,7 @@ from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
 from service.nats_link import NatsLink
 from service.relay import Relay
+from service.relay_lease import lease_for
 from service.settings import Settings
 
 log = logging.getLogger("telephony_settings")
@@ -64,7 +65,8 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
         log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
     assert url is not None
     link = container.nats = NatsLink(url)
-    relay = container.relay = Relay(container.app, link, poll_interval=settings.poll_interval)
+    lease = lease_for(settings.effective_database_url)
+    relay = container.relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease)
     container.app.on_commit(lambda _position: relay.wake())
     await link.start()
     task = asyncio.create_task(relay.run(), name="relay")

@@ -59,6 +59,9 @@ class SettingsCollector(Collector):
         )
         if container.relay is not None:
             relay = container.relay
+            yield gauge("relay_active", "1 when this process holds the relay lease and publishes", int(relay.active))
+        if container.relay is not None and container.relay.active:
+            relay = container.relay
             yield gauge("relay_position", "Position up to which events are published to JetStream", relay.position)
             yield gauge("relay_lag", "Stored events not yet published to JetStream", max(head - relay.position, 0))
             yield CounterMetricFamily(

@@ -29,12 +29,14 @@ from projections.settings import evolve
 from service.application import SettingsApplication
 from service.nats_link import NatsLink
 from service.publication import Publication, advance, all_routes, public_provider
+from service.relay_lease import RelayLease
 
 log = logging.getLogger("telephony_settings.relay")
 
 BATCH_SIZE = 500
 PUBLISH_TIMEOUT = 2.0  # an ack takes well under a millisecond; longer means NATS is away
 DUPLICATE_WINDOW = 120.0  # seconds
+LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over the relay
 
 
 class ResyncNeeded(Exception):
@@ -94,9 +96,14 @@ async def published_position(js: JetStreamContext) -> tuple[int, int]:
 
 
 class Relay:
-    def __init__(self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0, lease: RelayLease | None = None
+    ) -> None:
         self._app = app
         self._link = link
+        self._lease = lease
+        self.active = lease is None
+        """Whether this process holds the relay lease (only one process per store publishes)."""
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self._loop = asyncio.get_running_loop()
@@ -123,23 +130,50 @@ class Relay:
 
     async def run(self) -> None:
         delay = 0.1
-        while not self._stopping:
-            try:
-                await self._run_once()
-            except asyncio.CancelledError:
-                raise
-            except ResyncNeeded as exc:
-                if self._stopping:
+        try:
+            while not self._stopping:
+                if not await self._hold_lease():
                     break
-                log.warning("relay resynchronising: %s", exc)
-                delay = 0.1
-            except Exception as exc:
-                if self._stopping:
-                    break
-                log.warning("relay interrupted (%s: %s); resuming", type(exc).__name__, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                try:
+                    await self._run_once()
+                except asyncio.CancelledError:
+                    raise
+                except ResyncNeeded as exc:
+                    if self._stopping:
+                        break
+                    log.warning("relay resynchronising: %s", exc)
+                    delay = 0.1
+                except Exception as exc:
+                    if self._stopping:
+                        break
+                    log.warning("relay interrupted (%s: %s); resuming", type(exc).__name__, exc)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 2.0)
+        finally:
+            if self._lease is not None:
+                await asyncio.to_thread(self._lease.release)
+                self.active = False
         log.info("relay stopped at position %d", self.position)
+
+    async def _hold_lease(self) -> bool:
+        """Wait until this process may publish (another replica may hold the lease); False when stopping."""
+        if self._lease is None:
+            return not self._stopping
+        announced = False
+        while not self._stopping:
+            if await asyncio.to_thread(self._lease.still_held) or await asyncio.to_thread(self._lease.try_acquire):
+                if not self.active:
+                    log.info("relay lease acquired: this process publishes")
+                self.active = True
+                return True
+            self.active = False
+            if not announced:
+                log.info("relay on standby: another process holds the relay lease")
+                announced = True
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=LEASE_RETRY)
+            self._wake.clear()
+        return False
 
     async def _run_once(self) -> None:
         client = await self._until_connected()
@@ -239,6 +273,9 @@ class Relay:
         self._wake.clear()
         if self._stopping:
             return
+        if self._lease is not None and not await asyncio.to_thread(self._lease.still_held):
+            self.active = False
+            raise ResyncNeeded("relay lease lost")
         try:
             info = await js.stream_info(wire.STREAM)
         except NotFoundError as exc:

@@ -41,6 +41,8 @@ class HealthController(Controller):
             "nats": "off" if container.nats is None else ("connected" if container.nats.is_connected else "down"),
         }
         if container.relay is not None:
-            body["relay_position"] = container.relay.position
-            body["relay_lag"] = max(head - container.relay.position, 0)
+            body["relay"] = "active" if container.relay.active else "standby"
+            if container.relay.active:
+                body["relay_position"] = container.relay.position
+                body["relay_lag"] = max(head - container.relay.position, 0)
         return Response(body, status_code=HTTP_200_OK)
