@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 from pathlib import Path
 
 import pytest
@@ -158,14 +160,22 @@ def test_a_configuration_error_does_not_quote_the_database_password() -> None:
 
 @pytest.mark.parametrize("url", ["sqlite:///{tmp}/events.db", "postgresql://db.example/telephony"])
 def test_a_cipher_key_turns_on_encryption_at_rest(url: str, tmp_path: Path) -> None:
-    env = Settings(database_url=url.format(tmp=tmp_path), cipher_key="c2VjcmV0LWtleQ==").store_env()
+    key = base64.b64encode(b"k" * 32).decode()
+    env = Settings(database_url=url.format(tmp=tmp_path), cipher_key=key).store_env()
     assert env["CIPHER_TOPIC"] == "eventsourcing.cipher:AESCipher"
-    assert env["CIPHER_KEY"] == "c2VjcmV0LWtleQ=="
+    assert env["CIPHER_KEY"] == key
 
 
 def test_a_cipher_key_from_the_environment_reaches_the_store(tmp_path: Path) -> None:
-    settings = Settings.from_env({"TELEPHONY_DATA_DIR": str(tmp_path), "TELEPHONY_CIPHER_KEY": "a2V5"})
-    assert settings.store_env()["CIPHER_KEY"] == "a2V5"
+    key = base64.b64encode(b"k" * 16).decode()
+    settings = Settings.from_env({"TELEPHONY_DATA_DIR": str(tmp_path), "TELEPHONY_CIPHER_KEY": key})
+    assert settings.store_env()["CIPHER_KEY"] == key
+
+
+@pytest.mark.parametrize("key", ["a2V5", "not base64!", base64.b64encode(b"k" * 20).decode()])
+def test_a_cipher_key_that_is_not_16_24_or_32_bytes_of_base64_is_refused(key: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match="TELEPHONY_CIPHER_KEY must be 16, 24 or 32 bytes"):
+        Settings(data_dir=tmp_path, cipher_key=key).store_env()
 
 
 @pytest.mark.parametrize("url", ["postgresql://h:abc/db", "postgresql://h:99999/db", "postgresql://[::1/db"])
