@@ -69,16 +69,18 @@ def parse_keys(text: str) -> list[ApiKey]:
 
 
 def _parse_entry(item: str, position: int) -> ApiKey:
-    name, _, rest = item.partition(":")
-    secret, _, scopes_text = rest.rpartition(":")
     where = f"API key entry {position}"
+    parts = item.split(":")
+    # name:key:scopes, where the key may itself be "sha256:<hex>". Anything else may be a bare key pasted in by
+    # mistake, so nothing of it is quoted back until the entry has its three parts.
+    if len(parts) not in (3, 4) or (len(parts) == 4 and parts[1] != "sha256"):
+        raise KeyConfigurationError(f"{where}: expected name:key:scopes (or name:sha256:<hex>:scopes)")
+    name, secret, scopes_text = parts[0], ":".join(parts[1:-1]), parts[-1]
     if not _NAME.match(name):
         raise KeyConfigurationError(f"{where}: the name must be 1-64 letters, digits, '.', '_' or '-'")
-    if not secret:
-        raise KeyConfigurationError(f"{where} ({name}): expected name:key:scopes")
     scopes = frozenset(scopes_text.split("+")) if scopes_text else frozenset()
     if not scopes or not scopes <= {*SCOPES, ALL}:
-        raise KeyConfigurationError(f"{where} ({name}): scopes must be joined by '+' from {', '.join(SCOPES)} or '*'")
+        raise KeyConfigurationError(f"{where}: scopes must be joined by '+' from {', '.join(SCOPES)} or '*'")
     if secret.startswith("sha256:"):
         hexdigest = secret[len("sha256:") :]
         if not _HEX_DIGEST.match(hexdigest):
