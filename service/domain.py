@@ -200,7 +200,7 @@ def missing_settings(config: ProviderConfig) -> list[FieldError]:
 
 def normalise_provider_patch(patch: dict[str, Any]) -> dict[str, Any]:
     """Field-by-field rules of a provider update (types were checked by the request schema)."""
-    errors: list[FieldError] = []
+    errors = [FieldError(name, message) for name, message in rules.pattern_errors(patch)]
     result: dict[str, Any] = {}
     for name, value in patch.items():
         try:
@@ -227,8 +227,19 @@ def _normalise_provider_field(name: str, value: Any) -> Any:
 
 
 def normalise_new_endpoint(phone_number: str, **fields: Any) -> NewEndpoint:
+    errors = [FieldError(name, message) for name, message in rules.pattern_errors(fields)]
     try:
         e164 = rules.to_e164(phone_number)
     except ValueError as exc:
-        raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None
+        errors.insert(0, FieldError("phone_number", str(exc)))
+    if errors:
+        raise InvalidSettingsError(errors)
     return NewEndpoint(phone_number=e164, **fields)
+
+
+def check_endpoint_patch(patch: dict[str, Any]) -> dict[str, Any]:
+    """Whole-value checks of an endpoint update (types and lengths were checked by the request schema)."""
+    errors = [FieldError(name, message) for name, message in rules.pattern_errors(patch)]
+    if errors:
+        raise InvalidSettingsError(errors)
+    return patch

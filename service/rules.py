@@ -16,7 +16,25 @@ AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 TWILIO_ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 LABEL_MAX_LENGTH = 100
 
-__all__ = ["e164_digits", "to_e164", "to_public_https_url"]
+# The schema patterns end in "$", which in Python (and so in msgspec) also matches before a final newline:
+# these whole-string checks close that gap for values that go into URLs and provider API calls.
+WHOLE_VALUE_PATTERNS = {
+    "inbound_agent_name": re.compile(AGENT_NAME_PATTERN.removesuffix("$") + r"\Z"),
+    "outbound_agent_name": re.compile(AGENT_NAME_PATTERN.removesuffix("$") + r"\Z"),
+    "twilio_account_sid": re.compile(TWILIO_ACCOUNT_SID_PATTERN.removesuffix("$") + r"\Z"),
+}
+
+
+def pattern_errors(fields: dict[str, object]) -> list[tuple[str, str]]:
+    """(field, message) for each patterned field whose whole value does not match (None values are fine)."""
+    return [
+        (name, "does not match the required pattern")
+        for name, pattern in WHOLE_VALUE_PATTERNS.items()
+        if isinstance(fields.get(name), str) and not pattern.match(fields[name])  # type: ignore[arg-type]
+    ]
+
+
+__all__ = ["e164_digits", "pattern_errors", "to_e164", "to_public_https_url"]
 
 
 def to_public_https_url(raw: str) -> str:

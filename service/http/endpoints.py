@@ -13,7 +13,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.container import Container
-from service.domain import Actor, NewEndpoint, normalise_new_endpoint
+from service.domain import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
 from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
 from service.http.schemas import (
     EndpointCreate,
@@ -153,7 +153,7 @@ class EndpointsController(Controller):
         data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
     ) -> EndpointOut:
         parsed = parse_endpoint_id(endpoint_id)
-        patch = present_fields(decode_strict(raw_body, EndpointUpdate))
+        patch = check_endpoint_patch(present_fields(decode_strict(raw_body, EndpointUpdate)))
         position = container.app.update_endpoint(parsed, patch, actor)
         container.read_model.catch_up(until=position)
         return found(get_endpoint(container.read_model, parsed), parsed)

@@ -77,3 +77,18 @@ def test_a_body_over_64_kib_is_refused_with_413(client: TestClient, container: C
 )
 def test_loopback_spellings_of_the_public_base_url_are_rejected(client: TestClient, url: str) -> None:
     assert_validation_error(client.put(TELEPHONY, json={"public_base_url": url}), "public_base_url")
+
+
+@pytest.mark.parametrize("field", ["inbound_agent_name", "outbound_agent_name"])
+def test_an_agent_name_with_a_trailing_newline_is_rejected_on_create_and_update(client: TestClient, field: str) -> None:
+    # "$" in the schema pattern also matches before a final newline; the name would end up inside a URL.
+    body = {"phone_number": "+15559870001", "provider": "twilio", field: "support-agent\n"}
+    assert_validation_error(client.post(ENDPOINTS, json=body), field)
+    created = client.post(ENDPOINTS, json={"phone_number": "+15559870002", "provider": "twilio"}).json()
+    assert_validation_error(client.put(f"{ENDPOINTS}/{created['id']}", json={field: "agent\n"}), field)
+    assert client.get(f"{ENDPOINTS}/{created['id']}").json()[field] is None
+
+
+def test_a_twilio_account_sid_with_a_trailing_newline_is_rejected(client: TestClient) -> None:
+    response = client.put(TELEPHONY, json={"twilio_account_sid": "AC" + "0" * 32 + "\n"})
+    assert_validation_error(response, "twilio_account_sid")
