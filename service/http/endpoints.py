@@ -62,7 +62,7 @@ class EndpointsController(Controller):
         summary="List telephony endpoints in creation order",
         description="Scope: read.",
         security=needs("read"),
-        responses=error_responses(401, 403, 422),
+        responses=error_responses(400, 401, 403, 422),
         response_headers=[
             ResponseHeader(
                 name="X-Total-Count", description="Matching endpoints before paging", documentation_only=True
@@ -98,7 +98,7 @@ class EndpointsController(Controller):
 
     @post(
         summary="Create a telephony endpoint",
-        responses=error_responses(401, 403, 409, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 409, 413, 422, 503),
         security=needs("write"),
         description="Scope: write. Returns the computed inbound_webhook_url: configure it in the provider's dashboard.",
         status_code=HTTP_201_CREATED,
@@ -126,7 +126,7 @@ class EndpointsController(Controller):
         summary="Read one telephony endpoint",
         description="Scope: read.",
         security=needs("read"),
-        responses=error_responses(401, 403, 404),
+        responses=error_responses(400, 401, 403, 404),
     )
     async def get_endpoint(
         self, container: NamedDependency[Container], endpoint_id: Annotated[str, PathParameter()]
@@ -137,7 +137,7 @@ class EndpointsController(Controller):
     @put(
         "/{endpoint_id:str}",
         summary="Update a telephony endpoint (partial)",
-        responses=error_responses(401, 403, 404, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 413, 422, 503),
         security=needs("write"),
         description="Scope: write. Fields: inbound_agent_name, outbound_agent_name, label, is_active; "
         "null clears an agent or the label.",
@@ -163,7 +163,7 @@ class EndpointsController(Controller):
         summary="Delete a telephony endpoint",
         description="Scope: write.",
         security=needs("write"),
-        responses=error_responses(401, 403, 404, 503),
+        responses=error_responses(400, 401, 403, 404, 503),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )

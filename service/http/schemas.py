@@ -122,6 +122,7 @@ def needs(scope: str) -> list[dict[str, list[str]]]:
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI descriptions of the error responses a route can give (bodies are ``ErrorBody``)."""
     meaning = {
+        400: "Malformed JSON, a missing body, or a JSON body nested absurdly deep",
         401: "No API key, or an unknown one (see WWW-Authenticate)",
         403: "The API key lacks the scope this route needs",
         404: "No endpoint with that id (also for a malformed id)",

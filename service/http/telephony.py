@@ -69,7 +69,7 @@ class TelephonyController(Controller):
 
     @put(
         summary="Update the telephony provider configuration (partial)",
-        responses=error_responses(401, 403, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 413, 422, 503),
         security=needs("write"),
         description=(
             "Scope: write. A field left out keeps its value; null clears it. "
