@@ -39,10 +39,17 @@ RELAY_STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anything near this is abuse (413)
 
 
-async def _follow_store(container: Container, interval: float) -> None:
-    """Fold changes written by other processes (other replicas, CLI tools) into the read model."""
-    while True:
-        await asyncio.sleep(interval)
+async def _follow_store(container: Container, interval: float, stop: asyncio.Event) -> None:
+    """Fold changes written by other processes (other replicas, CLI tools) into the read model.
+
+    Stopped through ``stop``, never by cancellation: a cancelled task would leave its store query running in a
+    worker thread while the store is closed under it (which crashes SQLite).
+    """
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        if stop.is_set():
+            return
         try:
             container.store_head = await sync_to_thread(_refresh, container)
         except Exception as exc:  # the store may be briefly unreachable: keep serving, retry next tick
@@ -123,13 +130,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state["key_ring"] = key_ring
         container = holder["container"] = await sync_to_thread(build_container, settings)
         metrics.collector.container = container
-        follower = asyncio.create_task(_follow_store(container, settings.poll_interval), name="read-model-follower")
+        stop_following = asyncio.Event()
+        follower = asyncio.create_task(
+            _follow_store(container, settings.poll_interval, stop_following), name="read-model-follower"
+        )
         try:
             async with _publishing(settings, container):
                 yield
         finally:
-            follower.cancel()
-            await _finish(follower, 1.0)
+            stop_following.set()
+            await _finish(follower, 10.0)  # lets an in-flight catch-up finish before the store closes
             if metrics.collector.container is container:
                 metrics.collector.container = None
             container.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
@@ -24,6 +25,7 @@ class HealthController(Controller):
         description="503 only when the store is unreachable: with NATS down the service still accepts changes "
         "and publishes them when NATS returns (see relay_lag).",
         sync_to_thread=True,
+        responses={503: ResponseSpec(data_container=dict[str, str], description="The event store is unreachable")},
     )
     def ready(self, container: NamedDependency[Container]) -> Response[dict[str, object]]:
         try:
