@@ -46,6 +46,23 @@ def serve_command() -> list[str]:
     return [sys.executable, "-m", "service.cli", "serve"]
 
 
+COMMAND_TIMEOUT = 60
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run ``telephony-settings ARGS...`` to completion with the e2e environment (plus ``env``)."""
+    return subprocess.run(
+        [*serve_command()[:-1], *args],
+        capture_output=True,
+        text=True,
+        env=service_environment(extra=env),
+        cwd=cwd,
+        timeout=COMMAND_TIMEOUT,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))

@@ -7,23 +7,13 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import ServiceProcess, serve_command, service_environment
+from tests.e2e.conftest import ServiceProcess, run_cli
 
 ENDPOINTS = "/api/settings/endpoints"
-COMMAND_TIMEOUT = 60
 
 
 def run_serve(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*serve_command(), *args],
-        capture_output=True,
-        text=True,
-        env=service_environment(extra=env),
-        cwd=cwd,
-        timeout=COMMAND_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    return run_cli("serve", *args, env=env, cwd=cwd)
 
 
 def test_serve_help_documents_host_port_and_data_dir(tmp_path: Path) -> None:

@@ -8,42 +8,20 @@ import base64
 import hashlib
 import re
 import stat
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import REQUEST_TIMEOUT, ServiceProcess, serve_command, service_environment
+from tests.e2e.conftest import REQUEST_TIMEOUT, ServiceProcess, run_cli
 from tests.seed import SUPPORT_LINE, TWILIO
 
 TELEPHONY = "/api/settings/telephony"
 CREDENTIALS = "/api/settings/telephony/credentials"
 ENDPOINTS = "/api/settings/endpoints"
-COMMAND_TIMEOUT = 60
 NO_KEYS = {"TELEPHONY_API_KEYS": ""}  # service_environment drops empty values: the variable is not set at all
 # The README: "KEY=tsk_...  # the admin key printed at first start".
 GENERATED_KEY = re.compile(r"tsk_[A-Za-z0-9_-]{20,}")
-
-
-def cli_command() -> list[str]:
-    """``telephony-settings`` as the e2e servers run it, without the ``serve``."""
-    command = serve_command()
-    assert command[-1] == "serve"
-    return command[:-1]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*cli_command(), *args],
-        capture_output=True,
-        text=True,
-        env=service_environment(extra=env),
-        cwd=cwd,
-        timeout=COMMAND_TIMEOUT,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def client(server: ServiceProcess, key: str | None) -> httpx.Client:
