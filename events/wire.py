@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from events.phone_numbers import e164_digits
+
 STREAM = "TELEPHONY_SETTINGS"
 SUBJECT_PREFIX = "telephony.settings"
 STREAM_SUBJECTS = f"{SUBJECT_PREFIX}.>"
@@ -29,7 +31,7 @@ CredentialState = Literal["set", "not set"]
 
 def endpoint_subject(e164: str, action: Literal["created", "updated", "deleted"]) -> str:
     """``telephony.settings.endpoints.<e164 digits>.<action>``."""
-    return f"{SUBJECT_PREFIX}.endpoints.{e164.lstrip('+')}.{action}"
+    return f"{SUBJECT_PREFIX}.endpoints.{e164_digits(e164)}.{action}"
 
 
 PROVIDER_SUBJECT = f"{SUBJECT_PREFIX}.provider.updated"
@@ -37,7 +39,7 @@ PROVIDER_SUBJECT = f"{SUBJECT_PREFIX}.provider.updated"
 
 def route_key(e164: str) -> str:
     """KV key of a number's route: ``routes.<e164 digits>``."""
-    return f"{KV_ROUTE_PREFIX}{e164.lstrip('+')}"
+    return f"{KV_ROUTE_PREFIX}{e164_digits(e164)}"
 
 
 class EndpointState(msgspec.Struct, kw_only=True):

@@ -55,8 +55,8 @@ class SettingsApplication(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     # -- commands ---------------------------------------------------------------------------------------------
-    # Each returns (result, position): position is the notification id of the last stored event, or None when
-    # the command changed nothing.
+    # Each returns the notification-log position of its last stored event (None when it changed nothing), so the
+    # caller can wait for the read model to reach it; create_endpoint also returns the new id.
 
     def create_endpoint(self, command: NewEndpoint, actor: Actor) -> tuple[UUID, int]:
         endpoint_id = uuid4()

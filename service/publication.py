@@ -6,11 +6,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC
 
-from events import SECRET_FIELDS, EndpointCreated, EndpointDeleted, EndpointUpdated, ProviderUpdated, wire
+from events import (
+    PUBLIC_EVENT_TYPES,
+    SECRET_FIELDS,
+    EndpointCreated,
+    EndpointDeleted,
+    EndpointUpdated,
+    ProviderUpdated,
+    wire,
+)
 from projections import Endpoint, ProviderConfig, SettingsView, inbound_webhook_url
 from projections.settings import evolve
 from service.queries import present_endpoint
 
+CREATED_FIELDS = ("phone_number", "provider", "inbound_agent_name", "outbound_agent_name", "label", "is_active")
+"""What a creation reports as ``changed``: every field it set."""
 ACTIONS = {EndpointCreated: "created", EndpointUpdated: "updated", EndpointDeleted: "deleted"}
 
 
@@ -57,7 +67,7 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
     """Fold ``event`` into ``view`` and return what to publish for it (``None`` for internal events)."""
     before = view.endpoints.by_id.get(event.originator_id) if isinstance(event, EndpointDeleted) else None
     evolve(view, event, position)
-    if not isinstance(event, EndpointCreated | EndpointUpdated | EndpointDeleted | ProviderUpdated):
+    if not isinstance(event, PUBLIC_EVENT_TYPES):
         return None
     msg_id = f"{event.originator_id}:{event.originator_version}"
     headers = {
@@ -83,20 +93,17 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
         if "public_base_url" in event.changes:
             kv_put.update(all_routes(view, position))
         return Publication(wire.PROVIDER_SUBJECT, headers, wire.encode(body), kv_put=kv_put)
+    kv_put: dict[str, bytes] = {}
+    kv_delete: list[str] = []
     if isinstance(event, EndpointDeleted):
         if before is None:  # cannot happen for a consistent log; publish nothing rather than guess
             return None
         endpoint, changed = before, []
-        kv = Publication("", {}, b"", kv_delete=[wire.route_key(event.phone_number)])
+        kv_delete.append(wire.route_key(event.phone_number))
     else:
         endpoint = view.endpoints.by_id[event.originator_id]
-        changed = list(event.changes) if isinstance(event, EndpointUpdated) else list(_created_fields(event))
-        kv = Publication(
-            "",
-            {},
-            b"",
-            kv_put={wire.route_key(endpoint.phone_number): wire.encode(route(endpoint, base_url, position))},
-        )
+        changed = list(event.changes) if isinstance(event, EndpointUpdated) else list(CREATED_FIELDS)
+        kv_put[wire.route_key(endpoint.phone_number)] = wire.encode(route(endpoint, base_url, position))
     body = wire.EndpointMessage(
         type=type(event).__name__,  # type: ignore[arg-type]
         changed=changed,
@@ -104,8 +111,4 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
         **common,
     )
     subject = wire.endpoint_subject(endpoint.phone_number, ACTIONS[type(event)])  # type: ignore[arg-type]
-    return Publication(subject, headers, wire.encode(body), kv_put=kv.kv_put, kv_delete=kv.kv_delete)
-
-
-def _created_fields(event: EndpointCreated) -> tuple[str, ...]:
-    return ("phone_number", "provider", "inbound_agent_name", "outbound_agent_name", "label", "is_active")
+    return Publication(subject, headers, wire.encode(body), kv_put=kv_put, kv_delete=kv_delete)

@@ -51,16 +51,18 @@ def present_provider(config: ProviderConfig) -> ProviderSettings:
     return ProviderSettings(**masked(config))  # type: ignore[arg-type]
 
 
-def get_provider_settings(read_model: ReadModel) -> ProviderSettings:
+def _provider_config(read_model: ReadModel) -> ProviderConfig:
     with read_model.reading() as view:
-        config = view.provider.config
-    return present_provider(config)
+        return view.provider.config
+
+
+def get_provider_settings(read_model: ReadModel) -> ProviderSettings:
+    return present_provider(_provider_config(read_model))
 
 
 def get_provider_credentials(read_model: ReadModel) -> ProviderSettings:
     """The configuration with secrets in clear: only for keys with the ``secrets`` scope."""
-    with read_model.reading() as view:
-        config = view.provider.config
+    config = _provider_config(read_model)
     return ProviderSettings(**{name: getattr(config, name) for name in PROVIDER_FIELDS})
 
 

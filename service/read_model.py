@@ -21,7 +21,7 @@ BATCH_SIZE = 1000
 
 
 class ReadModel:
-    """One process's read models. Readers take ``snapshot()``; the catch-up is the only writer."""
+    """One process's read models. Readers use ``reading()``; the catch-up is the only writer."""
 
     def __init__(self, app: Application) -> None:
         self._app = app

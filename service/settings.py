@@ -10,7 +10,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-ENV_PREFIX = "TELEPHONY_"
 KNOWN_VARIABLES = (
     "TELEPHONY_DATABASE_URL",
     "TELEPHONY_NATS_URL",
