@@ -18,6 +18,7 @@ from events.endpoints import (
     PhoneNumberClaimed,
     PhoneNumberReleased,
 )
+from events.idempotency import IdempotencyKeyUsed
 from events.provider import (
     PROVIDER_FIELDS,
     PROVIDERS,
@@ -27,7 +28,7 @@ from events.provider import (
 )
 
 PUBLIC_EVENT_TYPES = (EndpointCreated, EndpointUpdated, EndpointDeleted, ProviderUpdated)
-"""The events other services see; the phone-number claims are internal to the write side."""
+"""The events other services see; the phone-number claims and idempotency keys are internal to the write side."""
 
 __all__ = [
     "ENDPOINT_FIELDS",
@@ -39,6 +40,7 @@ __all__ = [
     "EndpointCreated",
     "EndpointDeleted",
     "EndpointUpdated",
+    "IdempotencyKeyUsed",
     "PhoneNumberClaimed",
     "PhoneNumberReleased",
     "ProviderUpdated",

@@ -8,7 +8,8 @@ the command then reloads and decides again, so a concurrent change is never over
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -17,10 +18,19 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
-from events import SETTINGS_ID
+from events import SETTINGS_ID, IdempotencyKeyUsed
 from projections import Endpoint, ProviderView, evolve_endpoint
 from projections import provider as provider_projection
 from service import domain
+from service.conditions import (
+    NO_CONDITIONS,
+    Conditions,
+    IdempotencyKeyReusedError,
+    IdempotencyRequest,
+    Receipt,
+    endpoint_etag,
+    provider_etag,
+)
 from service.domain import Actor, NewEndpoint, PhoneNumberIndex
 from service.errors import ConcurrentChangeError
 
@@ -55,45 +65,86 @@ class SettingsApplication(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     # -- commands ---------------------------------------------------------------------------------------------
-    # Each returns the notification-log position of its last stored event (None when it changed nothing), so the
-    # caller can wait for the read model to reach it; create_endpoint also returns the new id.
+    # ``handle_*`` check ``Conditions`` (If-Match, Idempotency-Key) inside the decide-and-save loop and return a
+    # ``Receipt``; its ``position`` (of the last stored event, None when nothing was stored) lets the caller wait
+    # for the read model to reach it. The plain methods below them are the same commands without conditions.
 
-    def create_endpoint(self, command: NewEndpoint, actor: Actor) -> tuple[UUID, int]:
+    def handle_create_endpoint(
+        self, command: NewEndpoint, actor: Actor, conditions: Conditions = NO_CONDITIONS
+    ) -> Receipt:
         endpoint_id = uuid4()
         index_id = domain.phone_number_index_id(command.phone_number)
 
-        def attempt() -> list[DomainEvent]:
+        def attempt() -> tuple[list[DomainEvent], Receipt]:
             index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex())
-            return domain.decide_create_endpoint(endpoint_id, index, command, actor)
+            new_events = domain.decide_create_endpoint(endpoint_id, index, command, actor)
+            return new_events, Receipt(201, endpoint_id, 1, self._provider_version(conditions))
 
-        position = self._save_with_retries(attempt)
-        assert position is not None
-        return endpoint_id, position
+        return self._execute(attempt, conditions, actor)
 
-    def update_endpoint(self, endpoint_id: UUID, patch: dict[str, Any], actor: Actor) -> int | None:
-        def attempt() -> list[DomainEvent]:
-            return domain.decide_update_endpoint(endpoint_id, self.load_endpoint(endpoint_id), patch, actor)
+    def handle_update_endpoint(
+        self, endpoint_id: UUID, patch: dict[str, Any], actor: Actor, conditions: Conditions = NO_CONDITIONS
+    ) -> Receipt:
+        def attempt() -> tuple[list[DomainEvent], Receipt]:
+            endpoint = self._checked_endpoint(endpoint_id, conditions)
+            new_events = domain.decide_update_endpoint(endpoint_id, endpoint, patch, actor)
+            assert endpoint is not None
+            version = new_events[-1].originator_version if new_events else endpoint.version
+            return new_events, Receipt(200, endpoint_id, version, self._provider_version(conditions))
 
-        return self._save_with_retries(attempt)
+        return self._execute(attempt, conditions, actor)
 
-    def delete_endpoint(self, endpoint_id: UUID, actor: Actor) -> int:
-        def attempt() -> list[DomainEvent]:
-            endpoint = self.load_endpoint(endpoint_id)
+    def handle_delete_endpoint(
+        self, endpoint_id: UUID, actor: Actor, conditions: Conditions = NO_CONDITIONS
+    ) -> Receipt:
+        def attempt() -> tuple[list[DomainEvent], Receipt]:
+            endpoint = self._checked_endpoint(endpoint_id, conditions)
             index = PhoneNumberIndex()
             if endpoint is not None:
                 index_id = domain.phone_number_index_id(endpoint.phone_number)
                 index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex())
-            return domain.decide_delete_endpoint(endpoint_id, endpoint, index, actor)
+            new_events = domain.decide_delete_endpoint(endpoint_id, endpoint, index, actor)
+            return new_events, Receipt(204, endpoint_id, new_events[0].originator_version, 0)
 
-        position = self._save_with_retries(attempt)
+        return self._execute(attempt, conditions, actor)
+
+    def handle_update_provider(
+        self, patch: dict[str, Any], actor: Actor, conditions: Conditions = NO_CONDITIONS
+    ) -> Receipt:
+        def attempt() -> tuple[list[DomainEvent], Receipt]:
+            current = self.load_provider()
+            conditions.check(provider_etag(current.version), "telephony settings")
+            new_events = domain.decide_update_provider(current, patch, actor)
+            version = new_events[-1].originator_version if new_events else current.version
+            return new_events, Receipt(200, SETTINGS_ID, version, version)
+
+        return self._execute(attempt, conditions, actor)
+
+    def create_endpoint(self, command: NewEndpoint, actor: Actor) -> tuple[UUID, int]:
+        receipt = self.handle_create_endpoint(command, actor)
+        assert receipt.position is not None
+        return receipt.resource_id, receipt.position
+
+    def update_endpoint(self, endpoint_id: UUID, patch: dict[str, Any], actor: Actor) -> int | None:
+        return self.handle_update_endpoint(endpoint_id, patch, actor).position
+
+    def delete_endpoint(self, endpoint_id: UUID, actor: Actor) -> int:
+        position = self.handle_delete_endpoint(endpoint_id, actor).position
         assert position is not None
         return position
 
     def update_provider(self, patch: dict[str, Any], actor: Actor) -> int | None:
-        def attempt() -> list[DomainEvent]:
-            return domain.decide_update_provider(self.load_provider(), patch, actor)
+        return self.handle_update_provider(patch, actor).position
 
-        return self._save_with_retries(attempt)
+    def _checked_endpoint(self, endpoint_id: UUID, conditions: Conditions) -> Endpoint | None:
+        endpoint = self.load_endpoint(endpoint_id)
+        if endpoint is not None and conditions.if_match is not None:
+            conditions.check(endpoint_etag(endpoint.version, self.load_provider().version), "endpoint")
+        return endpoint
+
+    def _provider_version(self, conditions: Conditions) -> int:
+        # Only an idempotent command needs it (to re-create its response later): spare the others the read.
+        return self.load_provider().version if conditions.idempotency is not None else 0
 
     # -- state ------------------------------------------------------------------------------------------------
 
@@ -112,20 +163,73 @@ class SettingsApplication(Application[UUID]):
                     self._provider_cache = view
         return view
 
-    def _fold(self, aggregate_id: UUID, evolve: Callable[[S, Any], S], initial: S) -> S:
+    def endpoint_at(self, endpoint_id: UUID, version: int) -> Endpoint | None:
+        """The endpoint as it was at ``version`` (folded from the store)."""
+        return self._fold(endpoint_id, evolve_endpoint, None, lte=version)
+
+    def provider_at(self, version: int) -> ProviderView:
+        """The provider settings as they were at ``version`` (folded from the store)."""
+        current = self.load_provider()
+        if current.version == version:
+            return current
+        return self._fold(SETTINGS_ID, provider_projection.evolve, provider_projection.INITIAL, lte=version)
+
+    def idempotency_record(self, request: IdempotencyRequest) -> IdempotencyKeyUsed | None:
+        """The record of ``request``'s key, or None when the key is new; 422 if it was used for another request."""
+        records = list(self.events.get(request.aggregate_id, limit=1))
+        if not records:
+            return None
+        record = records[0]
+        assert isinstance(record, IdempotencyKeyUsed)
+        if record.fingerprint != request.fingerprint:
+            raise IdempotencyKeyReusedError(
+                "this Idempotency-Key was already used for a different request; use a new key for a new request"
+            )
+        return record
+
+    def _fold(self, aggregate_id: UUID, evolve: Callable[[S, Any], S], initial: S, lte: int | None = None) -> S:
         state = initial
-        for event in self.events.get(aggregate_id):
+        for event in self.events.get(aggregate_id, lte=lte):
             state = evolve(state, event)
         return state
 
-    def _save_with_retries(self, attempt: Callable[[], Iterable[DomainEvent]]) -> int | None:
+    def _execute(
+        self, attempt: Callable[[], tuple[list[DomainEvent], Receipt]], conditions: Conditions, actor: Actor
+    ) -> Receipt:
+        """Decide and save, again and again while concurrent writers get in first (``IntegrityError``).
+
+        With an Idempotency-Key, a key already recorded answers with its first receipt (nothing is decided or
+        stored), and a new key is recorded in the same save as the command's events.
+        """
+        idempotency = conditions.idempotency
         for _ in range(MAX_ATTEMPTS):
-            new_events = list(attempt())
+            if idempotency is not None:
+                record = self.idempotency_record(idempotency)
+                if record is not None:
+                    return Receipt.of_record(record)
+            new_events, receipt = attempt()
+            if idempotency is not None:
+                new_events = [*new_events, self._idempotency_event(idempotency, receipt, actor)]
             if not new_events:
-                return None
+                return receipt
             try:
                 recordings = self.save(*new_events)
             except IntegrityError:
-                continue  # someone else appended first: reload and decide again
-            return recordings[-1].notification.id
+                continue  # someone else appended first (or recorded this key): reload and decide again
+            return replace(receipt, position=recordings[-1].notification.id)
         raise ConcurrentChangeError("too many concurrent changes to the same settings; try again")
+
+    @staticmethod
+    def _idempotency_event(request: IdempotencyRequest, receipt: Receipt, actor: Actor) -> IdempotencyKeyUsed:
+        return IdempotencyKeyUsed(
+            originator_id=request.aggregate_id,
+            originator_version=1,
+            timestamp=DomainEvent.create_timestamp(),
+            actor=actor.name,
+            request_id=actor.request_id,
+            fingerprint=request.fingerprint,
+            status=receipt.status,
+            resource_id=receipt.resource_id,
+            resource_version=receipt.resource_version,
+            provider_version=receipt.provider_version,
+        )

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from events import PROVIDER_FIELDS
 from projections import Endpoint, ProviderConfig, inbound_webhook_url, masked
+from service.conditions import endpoint_etag, provider_etag
 from service.http.schemas import EndpointOut, ProviderSettings
 from service.read_model import ReadModel
 
@@ -64,6 +65,23 @@ def get_provider_credentials(read_model: ReadModel) -> ProviderSettings:
     """The configuration with secrets in clear: only for keys with the ``secrets`` scope."""
     config = _provider_config(read_model)
     return ProviderSettings(**{name: getattr(config, name) for name in PROVIDER_FIELDS})
+
+
+def get_endpoint_tagged(read_model: ReadModel, endpoint_id: UUID) -> tuple[EndpointOut, str] | None:
+    """The endpoint and its ETag, from one consistent view; ``None`` when there is no such endpoint."""
+    with read_model.reading() as view:
+        endpoint = view.endpoints.by_id.get(endpoint_id)
+        provider = view.provider
+    if endpoint is None:
+        return None
+    etag = endpoint_etag(endpoint.version, provider.version)
+    return present_endpoint(endpoint, provider.config.public_base_url), etag
+
+
+def get_provider_settings_tagged(read_model: ReadModel) -> tuple[ProviderSettings, str]:
+    with read_model.reading() as view:
+        provider = view.provider
+    return present_provider(provider.config), provider_etag(provider.version)
 
 
 def get_endpoint(read_model: ReadModel, endpoint_id: UUID) -> EndpointOut | None:

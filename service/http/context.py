@@ -17,7 +17,14 @@ from service.logs import ACCESS_LOGGER
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 
+EXTRA_HEADERS = "extra_response_headers"
+
 access_log = logging.getLogger(ACCESS_LOGGER)
+
+
+def add_response_headers(request: Request, headers: dict[str, str]) -> None:
+    """Headers for a response the handler cannot build itself (a 204 handler must return None)."""
+    request.scope.setdefault("state", {}).setdefault(EXTRA_HEADERS, {}).update(headers)
 
 
 class RequestContextMiddleware:
@@ -41,7 +48,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (REQUEST_ID_HEADER.encode(), request_id)]
+                extra = [
+                    (name.lower().encode(), value.encode()) for name, value in state.get(EXTRA_HEADERS, {}).items()
+                ]
+                message["headers"] = [*message.get("headers", []), *extra, (REQUEST_ID_HEADER.encode(), request_id)]
             await send(message)
 
         try:

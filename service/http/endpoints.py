@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Response, delete, get, post, put
+from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
@@ -15,6 +15,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from service.container import Container
 from service.domain import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
 from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
+from service.http.context import add_response_headers
 from service.http.schemas import (
     EndpointCreate,
     EndpointOut,
@@ -25,7 +27,7 @@ from service.http.schemas import (
     present_fields,
 )
 from service.http.strict import decode_strict
-from service.queries import EndpointFilter, get_endpoint, list_endpoints
+from service.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
 from service.rules import to_e164
 
 BASE = "/api/settings/endpoints"
@@ -46,12 +48,6 @@ def parse_endpoint_id(raw: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise EndpointNotFoundError("endpoint not found (not a valid endpoint id)") from None
-
-
-def found(endpoint: EndpointOut | None, endpoint_id: UUID) -> EndpointOut:
-    if endpoint is None:
-        raise EndpointNotFoundError(f"endpoint {endpoint_id} not found")
-    return endpoint
 
 
 class EndpointsController(Controller):
@@ -113,31 +109,40 @@ class EndpointsController(Controller):
         actor: NamedDependency[Actor],
         raw_body: NamedDependency[bytes],
         data: Annotated[EndpointCreate, Body(examples=[Example(summary="Exotel support line", value=CREATE_EXAMPLE)])],
+        idempotency_key: IdempotencyKey = None,
     ) -> Response[EndpointOut]:
         fields = present_fields(decode_strict(raw_body, EndpointCreate))
         command: NewEndpoint = normalise_new_endpoint(**fields)
-        endpoint_id, position = container.app.create_endpoint(command, actor)
-        container.read_model.catch_up(until=position)
-        endpoint = found(get_endpoint(container.read_model, endpoint_id), endpoint_id)
-        return Response(endpoint, status_code=HTTP_201_CREATED, headers={"Location": f"{BASE}/{endpoint_id}"})
+        when = conditions(actor, None, idempotency_key, "POST", BASE, raw_body)
+        receipt = container.app.handle_create_endpoint(command, actor, when)
+        body, headers = endpoint_reply(container, receipt, when)
+        headers["Location"] = f"{BASE}/{receipt.resource_id}"
+        return Response(body, status_code=HTTP_201_CREATED, headers=headers)
 
     @get(
         "/{endpoint_id:str}",
         summary="Read one telephony endpoint",
-        description="Scope: read.",
+        description="Scope: read. Carries an ETag; If-None-Match with it gives 304.",
         security=needs("read"),
-        responses=error_responses(400, 401, 403, 404),
+        responses=error_responses(400, 401, 403, 404, 304),
     )
     async def get_endpoint(
-        self, container: NamedDependency[Container], endpoint_id: Annotated[str, PathParameter()]
-    ) -> EndpointOut:
+        self,
+        container: NamedDependency[Container],
+        endpoint_id: Annotated[str, PathParameter()],
+        if_none_match: IfNoneMatch = None,
+    ) -> Response[EndpointOut]:
         parsed = parse_endpoint_id(endpoint_id)
-        return found(get_endpoint(container.read_model, parsed), parsed)
+        tagged = get_endpoint_tagged(container.read_model, parsed)
+        if tagged is None:
+            raise EndpointNotFoundError(f"endpoint {parsed} not found")
+        body, etag = tagged
+        return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
 
     @put(
         "/{endpoint_id:str}",
         summary="Update a telephony endpoint (partial)",
-        responses=error_responses(400, 401, 403, 404, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 404, 412, 413, 422, 503),
         security=needs("write"),
         description="Scope: write. Fields: inbound_agent_name, outbound_agent_name, label, is_active; "
         "null clears an agent or the label.",
@@ -151,28 +156,36 @@ class EndpointsController(Controller):
         endpoint_id: Annotated[str, PathParameter()],
         raw_body: NamedDependency[bytes],
         data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
-    ) -> EndpointOut:
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[EndpointOut]:
         parsed = parse_endpoint_id(endpoint_id)
         patch = check_endpoint_patch(present_fields(decode_strict(raw_body, EndpointUpdate)))
-        position = container.app.update_endpoint(parsed, patch, actor)
-        container.read_model.catch_up(until=position)
-        return found(get_endpoint(container.read_model, parsed), parsed)
+        when = conditions(actor, if_match, idempotency_key, "PUT", f"{BASE}/{parsed}", raw_body)
+        receipt = container.app.handle_update_endpoint(parsed, patch, actor, when)
+        body, headers = endpoint_reply(container, receipt, when)
+        return Response(body, headers=headers)
 
     @delete(
         "/{endpoint_id:str}",
         summary="Delete a telephony endpoint",
         description="Scope: write.",
         security=needs("write"),
-        responses=error_responses(400, 401, 403, 404, 503),
+        responses=error_responses(400, 401, 403, 404, 412, 422, 503),
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
     )
     def delete_endpoint(
         self,
+        request: Request,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
         endpoint_id: Annotated[str, PathParameter()],
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
     ) -> None:
         parsed = parse_endpoint_id(endpoint_id)
-        position = container.app.delete_endpoint(parsed, actor)
-        container.read_model.catch_up(until=position)
+        when = conditions(actor, if_match, idempotency_key, "DELETE", f"{BASE}/{parsed}", b"")
+        receipt = container.app.handle_delete_endpoint(parsed, actor, when)
+        _, headers = endpoint_reply(container, receipt, when)
+        add_response_headers(request, headers)  # a 204 handler returns None, so its headers go this way

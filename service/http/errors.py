@@ -16,11 +16,13 @@ from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_412_PRECONDITION_FAILED,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
+from service.conditions import IdempotencyKeyError, IdempotencyKeyReusedError, PreconditionFailedError
 from service.errors import (
     ConcurrentChangeError,
     DuplicatePhoneNumberError,
@@ -96,6 +98,22 @@ def on_conflict(_: Request, exc: DuplicatePhoneNumberError | ConcurrentChangeErr
     return _json(HTTP_409_CONFLICT, exc.detail)
 
 
+def on_precondition_failed(_: Request, exc: PreconditionFailedError) -> Response:
+    return _json(
+        HTTP_412_PRECONDITION_FAILED, exc.detail, headers={"ETag": exc.current_etag} if exc.current_etag else None
+    )
+
+
+def on_bad_idempotency_key(_: Request, exc: IdempotencyKeyError) -> Response:
+    return _json(HTTP_400_BAD_REQUEST, exc.detail)
+
+
+def on_idempotency_key_reused(_: Request, exc: IdempotencyKeyReusedError) -> Response:
+    return _json(
+        HTTP_422_UNPROCESSABLE_ENTITY, exc.detail, [FieldError("Idempotency-Key", "was used for another request")]
+    )
+
+
 def on_store_unavailable(request: Request, exc: PersistenceError) -> Response:
     log.error("event store error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return _json(
@@ -124,6 +142,9 @@ EXCEPTION_HANDLERS = {
     EndpointNotFoundError: on_not_found,
     DuplicatePhoneNumberError: on_conflict,
     ConcurrentChangeError: on_conflict,
+    PreconditionFailedError: on_precondition_failed,
+    IdempotencyKeyError: on_bad_idempotency_key,
+    IdempotencyKeyReusedError: on_idempotency_key_reused,
     PersistenceError: on_store_unavailable,
     HTTPException: on_http_exception,
     RecursionError: on_too_deep,

@@ -122,16 +122,20 @@ def needs(scope: str) -> list[dict[str, list[str]]]:
 def error_responses(*codes: int) -> dict[int, ResponseSpec]:
     """OpenAPI descriptions of the error responses a route can give (bodies are ``ErrorBody``)."""
     meaning = {
-        400: "Malformed JSON, a missing body, or a JSON body nested absurdly deep",
+        304: "Not modified: If-None-Match names the current ETag",
+        400: "Malformed JSON, a missing body, a JSON body nested absurdly deep, or a malformed Idempotency-Key",
         401: "No API key, or an unknown one (see WWW-Authenticate)",
         403: "The API key lacks the scope this route needs",
         404: "No endpoint with that id (also for a malformed id)",
         409: "Another endpoint already holds the phone number",
+        412: "If-Match does not name the current ETag: nothing was changed; read again and resend",
         413: "Body larger than 64 KiB",
-        422: "A field breaks a rule: `errors` names each field",
+        422: "A field breaks a rule (`errors` names each field), or the Idempotency-Key was used for another request",
         503: "The event store is unreachable; retry",
     }
     return {
-        code: ResponseSpec(data_container=ErrorBody, generate_examples=False, description=meaning[code])
+        code: ResponseSpec(
+            data_container=None if code == 304 else ErrorBody, generate_examples=False, description=meaning[code]
+        )
         for code in codes
     }

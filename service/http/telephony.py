@@ -11,9 +11,10 @@ from litestar.params import Body
 
 from service.container import Container
 from service.domain import Actor, normalise_provider_patch
+from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, not_modified, provider_reply
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
 from service.http.strict import decode_strict
-from service.queries import get_provider_credentials, get_provider_settings
+from service.queries import get_provider_credentials, get_provider_settings_tagged
 
 TWILIO_EXAMPLE = {
     "provider": "twilio",
@@ -49,12 +50,15 @@ class TelephonyController(Controller):
 
     @get(
         summary="Read the telephony provider configuration (secrets masked)",
-        description="Scope: read.",
+        description="Scope: read. Carries an ETag; If-None-Match with it gives 304.",
         security=needs("read"),
-        responses=error_responses(401, 403),
+        responses=error_responses(304, 401, 403),
     )
-    async def get_telephony(self, container: NamedDependency[Container]) -> ProviderSettings:
-        return get_provider_settings(container.read_model)
+    async def get_telephony(
+        self, container: NamedDependency[Container], if_none_match: IfNoneMatch = None
+    ) -> Response[ProviderSettings]:
+        body, etag = get_provider_settings_tagged(container.read_model)
+        return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
 
     @get(
         "/credentials",
@@ -69,7 +73,7 @@ class TelephonyController(Controller):
 
     @put(
         summary="Update the telephony provider configuration (partial)",
-        responses=error_responses(400, 401, 403, 413, 422, 503),
+        responses=error_responses(400, 401, 403, 412, 413, 422, 503),
         security=needs("write"),
         description=(
             "Scope: write. A field left out keeps its value; null clears it. "
@@ -93,8 +97,11 @@ class TelephonyController(Controller):
                 ]
             ),
         ],
-    ) -> ProviderSettings:
+        if_match: IfMatch = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> Response[ProviderSettings]:
         patch = normalise_provider_patch(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
-        position = container.app.update_provider(patch, actor)
-        container.read_model.catch_up(until=position)
-        return get_provider_settings(container.read_model)
+        when = conditions(actor, if_match, idempotency_key, "PUT", "/api/settings/telephony", raw_body)
+        receipt = container.app.handle_update_provider(patch, actor, when)
+        body, headers = provider_reply(container, receipt, when)
+        return Response(body, headers=headers)

@@ -25,7 +25,7 @@ from tests.integration.support import (
 from tests.seed import TWILIO
 
 T = TypeVar("T")
-WRITERS = 20
+WRITERS = 50
 SPELLINGS = ["+919876543210", "+91 98765 43210", "+91-98765-43210", "+91.98765.43210", "+91 (98765) 43210"]
 
 
@@ -48,7 +48,7 @@ def _created_for(container: Container, e164: str) -> list[Any]:
     return [e for e in stored_events(container) if isinstance(e, EndpointCreated) and e.phone_number == e164]
 
 
-def test_twenty_simultaneous_creations_of_one_number_on_the_write_side_let_exactly_one_win(
+def test_fifty_simultaneous_creations_of_one_number_on_the_write_side_let_exactly_one_win(
     container: Container,
 ) -> None:
     def create_one(i: int) -> Any:
@@ -70,7 +70,7 @@ def test_twenty_simultaneous_creations_of_one_number_on_the_write_side_let_exact
         assert list(view.endpoints.by_id) == [winners[0][0]]
 
 
-def test_twenty_simultaneous_posts_of_one_number_in_several_spellings_give_one_201_and_nineteen_409s(
+def test_fifty_simultaneous_posts_of_one_number_in_several_spellings_give_one_201_and_forty_nine_409s(
     client: TestClient, container: Container
 ) -> None:
     def post(i: int) -> Any:
@@ -87,7 +87,9 @@ def test_twenty_simultaneous_posts_of_one_number_in_several_spellings_give_one_2
     assert len(_created_for(container, "+919876543210")) == 1
 
 
-def test_twenty_simultaneous_updates_of_one_endpoint_all_take_effect(client: TestClient, container: Container) -> None:
+def test_fifty_simultaneous_updates_of_one_endpoint_all_take_effect(
+    client: TestClient, container: Container
+) -> None:
     configure(client, TWILIO)
     created = create(client, phone_number="+15551234567", provider="twilio", inbound_agent_name="agent-start")
     url = endpoint_url(created["id"])

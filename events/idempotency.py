@@ -1,0 +1,30 @@
+"""The internal event that remembers an ``Idempotency-Key``.
+
+Stored topic: ``events.idempotency:IdempotencyKeyUsed``. Do not move or rename.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from eventsourcing.domain import DomainEvent
+
+
+class IdempotencyKeyUsed(DomainEvent):
+    """Internal: a command sent with an ``Idempotency-Key`` succeeded; a retry with the same key gets its response.
+
+    The aggregate id is ``uuid5(IDEMPOTENCY_NAMESPACE, actor + key)``, so a key is remembered per API key name, and
+    this event is always version 1: two requests racing with one key cannot both record it. It is saved in the same
+    transaction as the command's own events (possibly none, when the command changed nothing), so a change and the
+    memory of its key are stored together or not at all. The response is not copied: ``resource_id`` at
+    ``resource_version`` (and the provider settings at ``provider_version``, for the webhook URL) re-create it from
+    the store. Not published.
+    """
+
+    actor: str
+    request_id: str | None
+    fingerprint: str  # sha256 of method, route and canonical JSON body: the same key with another request is refused
+    status: int
+    resource_id: UUID
+    resource_version: int
+    provider_version: int

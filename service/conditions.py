@@ -1,0 +1,118 @@
+"""Conditional and idempotent commands: ``If-Match`` preconditions and ``Idempotency-Key`` records.
+
+Both are checked inside the command's decide-and-save loop, against state folded from the store, so the check and
+the save are one atomic step: a precondition that held when the command decided cannot be invalidated by a
+concurrent writer (the save would lose the optimistic-concurrency race and decide again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from events import IdempotencyKeyUsed
+from service.errors import SettingsError
+
+IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:telephony-settings:idempotency-key")
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces, as the IETF draft's examples
+
+
+class PreconditionFailedError(SettingsError):
+    """``If-Match`` named no current version of the resource (412); nothing was changed."""
+
+    def __init__(self, detail: str, current_etag: str | None) -> None:
+        super().__init__(detail)
+        self.current_etag = current_etag
+
+
+class IdempotencyKeyError(SettingsError):
+    """The ``Idempotency-Key`` header is malformed (400)."""
+
+
+class IdempotencyKeyReusedError(SettingsError):
+    """The key was already used, by this API key, for a different request (422); nothing was changed."""
+
+
+def endpoint_etag(version: int, provider_version: int) -> str:
+    """Strong ETag of an endpoint's representation: its own version, and the provider settings' version (the
+    representation includes ``inbound_webhook_url``, which follows ``public_base_url``)."""
+    return f'"e{version}.p{provider_version}"'
+
+
+def provider_etag(version: int) -> str:
+    return f'"p{version}"'
+
+
+def parse_entity_tags(header: str | None) -> frozenset[str] | None:
+    """The entity tags of an ``If-Match`` / ``If-None-Match`` header (``*`` kept as is); ``None`` when absent."""
+    if header is None:
+        return None
+    return frozenset(tag.strip() for tag in header.split(",") if tag.strip())
+
+
+@dataclass(frozen=True)
+class IdempotencyRequest:
+    """An ``Idempotency-Key`` and what identifies the request it was sent with."""
+
+    actor: str
+    key: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, actor: str, key: str, method: str, route: str, body: Any) -> IdempotencyRequest:
+        if not _VALID_KEY.match(key):
+            raise IdempotencyKeyError("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        digest = hashlib.sha256(f"{method} {route}\n{canonical}".encode()).hexdigest()
+        return cls(actor=actor, key=key, fingerprint=digest)
+
+    @property
+    def aggregate_id(self) -> UUID:
+        return uuid5(IDEMPOTENCY_NAMESPACE, f"{self.actor}\n{self.key}")
+
+
+@dataclass(frozen=True)
+class Conditions:
+    """What a command must check before it stores anything."""
+
+    if_match: frozenset[str] | None = None
+    idempotency: IdempotencyRequest | None = None
+
+    def check(self, current_etag: str | None, what: str) -> None:
+        """Raise 412 unless ``If-Match`` is absent or names ``current_etag`` (``*``: any current version)."""
+        if self.if_match is None:
+            return
+        if current_etag is not None and ("*" in self.if_match or current_etag in self.if_match):
+            return
+        raise PreconditionFailedError(
+            f"If-Match does not match the current version of the {what}: read it again and resend", current_etag
+        )
+
+
+NO_CONDITIONS = Conditions()
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a command did: enough to answer it, the first time or when its ``Idempotency-Key`` is replayed."""
+
+    status: int
+    resource_id: UUID
+    resource_version: int
+    provider_version: int
+    position: int | None = None  # of the last stored event; None when nothing was stored
+    replayed: bool = False
+
+    @classmethod
+    def of_record(cls, record: IdempotencyKeyUsed) -> Receipt:
+        return cls(
+            status=record.status,
+            resource_id=record.resource_id,
+            resource_version=record.resource_version,
+            provider_version=record.provider_version,
+            replayed=True,
+        )
