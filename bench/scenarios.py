@@ -1,0 +1,659 @@
+"""The scenarios. Each measures the service and, in the same run and on the same machine state, its floor; the
+verdict is on the ratio (or on an absolute target where the issue sets one).
+
+Every scenario function takes a ``Config`` and returns a list of ``Row``s (one per table line) whose ``raw`` holds
+every figure measured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import infra
+from bench.load import LoadResult, run_load
+from bench.seed import seed_store
+
+# --------------------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    work_dir: Path
+    quick: bool = False
+    pg_url: str | None = None
+    duration: float = 10.0
+    warmup: float = 2.0
+    get_endpoints: int = 10_000
+    get_connections: int = 32
+    post_clients: tuple[int, ...] = (1, 16)
+    rebuild_sizes: tuple[int, ...] = (100_000, 1_000_000)
+    pg_rebuild_sizes: tuple[int, ...] = (100_000,)
+    coldstart_endpoints: int = 100_000
+    propagation_writes: int = 1000
+    propagation_rate: float = 100.0
+    profile_dir: Path | None = None
+
+    @classmethod
+    def make(cls, work_dir: Path, quick: bool, pg_url: str | None) -> Config:
+        if not quick:
+            return cls(work_dir=work_dir, pg_url=pg_url)
+        return cls(
+            work_dir=work_dir,
+            quick=True,
+            pg_url=pg_url,
+            duration=3.0,
+            warmup=1.0,
+            rebuild_sizes=(100_000,),
+            pg_rebuild_sizes=(20_000,),
+            coldstart_endpoints=100_000,
+            propagation_writes=300,
+        )
+
+    def postgres(self) -> infra.Postgres | None:
+        if not self.pg_url:
+            return None
+        pg = infra.Postgres(self.pg_url)
+        return pg if pg.available() else None
+
+
+@dataclass
+class Row:
+    scenario: str
+    variant: str
+    measured: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool | None
+    raw: dict[str, object] = field(default_factory=dict)
+
+
+def _load_text(result: LoadResult) -> str:
+    errors = f", {result.errors} errors" if result.errors else ""
+    return f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms{errors}"
+
+
+def _measure(url: str, connections: int, config: Config, post: bool = False, base: int = 0) -> LoadResult:
+    run_load(url, connections, config.warmup, post=post, base=base + 4)  # other area codes: no 409s
+    return run_load(url, connections, config.duration, post=post, base=base)
+
+
+def _profile(pid: int, name: str, config: Config, seconds: float) -> subprocess.Popen | None:
+    """py-spy record of a server during a measurement (``--profile``); the flame graph goes to the profile dir."""
+    if config.profile_dir is None or (
+        shutil.which("py-spy") is None and not Path(sys.executable).with_name("py-spy").exists()
+    ):
+        return None
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    config.profile_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            spy,
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(int(seconds)),
+            "-r",
+            "200",
+            "-f",
+            "speedscope",
+            "-o",
+            str(config.profile_dir / f"{name}.speedscope.json"),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+# -- GET ---------------------------------------------------------------------------------------------------------
+
+
+def wait_relay_caught_up(port: int, timeout: float = 300.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    health: dict[str, object] = {}
+    while time.monotonic() < deadline:
+        _status, _, body = infra.http_request(port, "GET", "/health/ready")
+        health = json.loads(body)
+        if health.get("nats") == "connected" and health.get("relay_lag") == 0:
+            return health
+        time.sleep(0.2)
+    raise TimeoutError(f"relay did not catch up: {health}")
+
+
+def scenario_get(config: Config) -> list[Row]:
+    data_dir = config.work_dir / "get"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    database_url = f"sqlite:///{data_dir / 'events.db'}"
+    data_dir.mkdir(parents=True)
+    seeded = seed_store(
+        infra.store_env_for(database_url),
+        events=2 * config.get_endpoints + 1,
+        endpoints=config.get_endpoints,
+        keep_ids=1,
+    )
+    page_path = f"/api/settings/endpoints?page={config.get_endpoints // 200}&page_size=100"
+    one_path = f"/api/settings/endpoints/{seeded.endpoint_ids[0]}"
+    rows: list[Row] = []
+    with infra.nats_server(config.work_dir) as nats:
+        service = infra.start_service(data_dir, database_url, nats.url)
+        baseline = None
+        try:
+            wait_relay_caught_up(service.port)
+            _, _, one = infra.http_request(service.port, "GET", one_path)
+            _, headers, page = infra.http_request(service.port, "GET", page_path)
+            fixture = data_dir / "fixture.json"
+            fixture.write_text(
+                json.dumps({"one": json.loads(one), "page": json.loads(page), "total": headers["x-total-count"]})
+            )
+            baseline = infra.start_baseline("get", fixture=fixture)
+            for name, path in (("one endpoint", one_path), ("page of 100 of 10,000", page_path)):
+                base_result = _measure(f"http://127.0.0.1:{baseline.port}{path}", config.get_connections, config)
+                spy = _profile(service.pid, f"get-{name.split()[0]}", config, config.duration)
+                result = _measure(f"http://127.0.0.1:{service.port}{path}", config.get_connections, config)
+                if spy is not None:
+                    spy.wait()
+                ratio = result.rps / base_result.rps
+                rows.append(
+                    Row(
+                        "GET",
+                        f"{name}, {config.get_connections} connections",
+                        _load_text(result),
+                        _load_text(base_result),
+                        round(ratio, 2),
+                        ">= 0.7 x baseline req/s",
+                        ratio >= 0.7 and result.errors == 0,
+                        {
+                            "service": result.as_dict(),
+                            "baseline": base_result.as_dict(),
+                            "path": path,
+                            "response_bytes": len(one if name.startswith("one") else page),
+                        },
+                    )
+                )
+        finally:
+            service.stop()
+            if baseline is not None:
+                baseline.stop()
+    return rows
+
+
+# -- POST --------------------------------------------------------------------------------------------------------
+
+
+def scenario_post(config: Config) -> list[Row]:
+    rows: list[Row] = []
+    pg = config.postgres()
+    backends: list[str] = ["SQLite"] + (["PostgreSQL"] if pg is not None else [])
+    base = 0
+    try:
+        for backend in backends:
+            data_dir = config.work_dir / f"post-{backend.lower()}"
+            shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True)
+            if backend == "SQLite":
+                service_db = f"sqlite:///{data_dir / 'events.db'}"
+                baseline_db = f"sqlite:///{data_dir / 'baseline.db'}"
+            else:
+                assert pg is not None
+                service_db, baseline_db = pg.create("service"), pg.create("baseline")
+            with infra.nats_server(config.work_dir) as nats:
+                service = infra.start_service(data_dir, service_db, nats.url)
+                baseline = infra.start_baseline("post", database_url=baseline_db)
+                try:
+                    for clients in config.post_clients:
+                        base += 8
+                        url = "{}/api/settings/endpoints"
+                        base_result = _measure(
+                            url.format(f"http://127.0.0.1:{baseline.port}"), clients, config, post=True, base=base
+                        )
+                        base += 8
+                        spy = _profile(service.pid, f"post-{backend.lower()}-{clients}", config, config.duration)
+                        result = _measure(
+                            url.format(f"http://127.0.0.1:{service.port}"), clients, config, post=True, base=base
+                        )
+                        if spy is not None:
+                            spy.wait()
+                        ratio = result.rps / base_result.rps
+                        met = ratio >= 0.6 and result.errors == 0
+                        target = ">= 0.6 x baseline req/s"
+                        if clients >= 16:
+                            met = met and result.p99_ms <= 25
+                            target += "; p99 <= 25 ms"
+                        rows.append(
+                            Row(
+                                "POST",
+                                f"{backend}, {clients} client{'s' if clients > 1 else ''}",
+                                _load_text(result),
+                                _load_text(base_result),
+                                round(ratio, 2),
+                                target,
+                                met,
+                                {"service": result.as_dict(), "baseline": base_result.as_dict()},
+                            )
+                        )
+                    health = wait_relay_caught_up(service.port, timeout=120)
+                    rows[-1].raw["relay_after"] = health
+                finally:
+                    service.stop()
+                    baseline.stop()
+    finally:
+        if pg is not None:
+            pg.drop_all()
+    return rows
+
+
+# -- propagation -------------------------------------------------------------------------------------------------
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    if not ordered:
+        return {"n": 0}
+
+    def pct(p: float) -> float:
+        return round(ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))], 3)
+
+    return {
+        "n": len(ordered),
+        "p50": pct(50),
+        "p90": pct(90),
+        "p99": pct(99),
+        "max": round(ordered[-1], 3),
+        "mean": round(statistics.fmean(ordered), 3),
+    }
+
+
+class _HttpClient:
+    """One keep-alive HTTP/1.1 connection on asyncio streams (enough for 100 writes/s, and exact about timing)."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+    async def __aenter__(self) -> _HttpClient:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.writer.close()
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.writer.write(
+            (
+                f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {infra.API_KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        status = int((await self.reader.readline()).split()[1])
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        return status, await self.reader.readexactly(length)
+
+
+async def _propagation(service_port: int, nats_url: str, writes: int, rate: float) -> dict[str, object]:
+    import nats
+    from nats.js.api import DeliverPolicy, KeyValueConfig, StorageType, StreamConfig
+
+    from events import wire
+    from events.phone_numbers import e164_digits
+
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    loop = asyncio.get_running_loop()
+    now = time.perf_counter
+
+    # --- the service: POST answered -> stream subscriber / KV watcher has it
+    stream_seen: dict[str, float] = {}
+    kv_seen: dict[str, float] = {}
+
+    async def on_stream(msg) -> None:
+        stream_seen[msg.subject.split(".")[3]] = now()
+
+    sub = await js.subscribe(
+        "telephony.settings.endpoints.*.created", cb=on_stream, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW
+    )
+    bucket = await js.key_value(wire.KV_BUCKET)
+    watcher = await bucket.watch("routes.>")
+
+    async def watch_kv() -> None:
+        async for entry in watcher:
+            if entry is not None:
+                kv_seen[entry.key[len(wire.KV_ROUTE_PREFIX) :]] = now()
+
+    watching = asyncio.create_task(watch_kv())
+    await asyncio.sleep(0.5)  # let the watcher deliver the current values
+    answered: dict[str, float] = {}
+    sent: dict[str, float] = {}
+    post_latency: list[float] = []
+    interval = 1.0 / rate
+    async with _HttpClient(service_port) as http:
+        start = now()
+        for i in range(writes):
+            await asyncio.sleep(max(0.0, start + i * interval - now()))
+            number = f"+1999{i:07d}"
+            body = (f'{{"phone_number":"{number}","provider":"twilio","inbound_agent_name":"agent-{i % 50}"}}').encode()
+            digits = e164_digits(number)
+            t0 = now()
+            sent[digits] = t0
+            status, _ = await http.post("/api/settings/endpoints", body)
+            answered[digits] = now()
+            post_latency.append((answered[digits] - t0) * 1000)
+            if status != 201:
+                raise RuntimeError(f"POST answered {status}")
+    deadline = now() + 10
+    while (len(stream_seen) < writes or len(kv_seen) < writes) and now() < deadline:
+        await asyncio.sleep(0.05)
+    await sub.unsubscribe()
+    watching.cancel()
+    await watcher.stop()
+    to_stream = [(stream_seen[d] - answered[d]) * 1000 for d in answered if d in stream_seen]
+    to_kv = [(kv_seen[d] - answered[d]) * 1000 for d in answered if d in kv_seen]
+    sent_to_stream = [(stream_seen[d] - sent[d]) * 1000 for d in sent if d in stream_seen]
+
+    # --- the floor: raw JetStream publish -> receive, and raw KV put -> watch, on the same server
+    await js.add_stream(
+        StreamConfig(name="BENCH_RAW", subjects=["bench.raw.>"], storage=StorageType.FILE, duplicate_window=120.0)
+    )
+    raw_kv = await js.create_key_value(KeyValueConfig(bucket="bench_raw", history=1, storage=StorageType.FILE))
+    raw_seen: dict[str, float] = {}
+    raw_kv_seen: dict[str, float] = {}
+
+    async def on_raw(msg) -> None:
+        raw_seen[msg.subject.split(".")[2]] = now()
+
+    raw_sub = await js.subscribe("bench.raw.>", cb=on_raw, ordered_consumer=True, deliver_policy=DeliverPolicy.NEW)
+    raw_watcher = await raw_kv.watch("r.>")
+
+    async def watch_raw() -> None:
+        async for entry in raw_watcher:
+            if entry is not None:
+                raw_kv_seen[entry.key[2:]] = now()
+
+    raw_watching = asyncio.create_task(watch_raw())
+    await asyncio.sleep(0.5)
+    published: dict[str, float] = {}
+    put: dict[str, float] = {}
+    payload = b'{"x":"' + b"y" * 400 + b'"}'
+    start = now()
+    for i in range(writes):
+        await asyncio.sleep(max(0.0, start + i * interval - now()))
+        key = str(i)
+        published[key] = now()
+        await js.publish(f"bench.raw.{key}", payload, headers={"Nats-Msg-Id": f"raw:{key}"})
+        put[key] = now()
+        await raw_kv.put(f"r.{key}", payload)
+    deadline = now() + 10
+    while (len(raw_seen) < writes or len(raw_kv_seen) < writes) and now() < deadline:
+        await asyncio.sleep(0.05)
+    raw_latency = [(raw_seen[k] - published[k]) * 1000 for k in published if k in raw_seen]
+    raw_kv_latency = [(raw_kv_seen[k] - put[k]) * 1000 for k in put if k in raw_kv_seen]
+    await raw_sub.unsubscribe()
+    raw_watching.cancel()
+    await raw_watcher.stop()
+    await js.delete_stream("BENCH_RAW")
+    await js.delete_key_value("bench_raw")
+    await client.close()
+    del loop
+    return {
+        "writes": writes,
+        "rate": rate,
+        "post_ms": _percentiles(post_latency),
+        "answered_to_stream_ms": _percentiles(to_stream),
+        "answered_to_kv_ms": _percentiles(to_kv),
+        "sent_to_stream_ms": _percentiles(sent_to_stream),
+        "raw_publish_to_receive_ms": _percentiles(raw_latency),
+        "raw_kv_put_to_watch_ms": _percentiles(raw_kv_latency),
+        "missing_stream": writes - len(to_stream),
+        "missing_kv": writes - len(to_kv),
+    }
+
+
+def scenario_propagation(config: Config) -> list[Row]:
+    data_dir = config.work_dir / "propagation"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    with infra.nats_server(config.work_dir) as nats:
+        service = infra.start_service(data_dir, f"sqlite:///{data_dir / 'events.db'}", nats.url)
+        try:
+            wait_relay_caught_up(service.port)
+            time.sleep(1.0)  # the relay has created the stream and bucket
+            raw = asyncio.run(_propagation(service.port, nats.url, config.propagation_writes, config.propagation_rate))
+        finally:
+            service.stop()
+    rows = []
+    for label, key, floor in (
+        ("POST answered -> stream subscriber", "answered_to_stream_ms", "raw_publish_to_receive_ms"),
+        ("POST answered -> KV watcher", "answered_to_kv_ms", "raw_kv_put_to_watch_ms"),
+    ):
+        measured, baseline = raw[key], raw[floor]
+        missing = raw["missing_stream" if "stream" in key else "missing_kv"]
+        floor_name = "raw publish->receive" if "stream" in key else "raw put->watch"
+        met = measured.get("n", 0) > 0 and measured["p50"] <= 3 and measured["p99"] <= 15 and missing == 0
+        rows.append(
+            Row(
+                "propagation",
+                f"{label}, {config.propagation_rate:.0f} writes/s (SQLite)",
+                f"p50 {measured['p50']:.2f} ms, p99 {measured['p99']:.2f} ms"
+                + (f", {missing} lost" if missing else ""),
+                f"p50 {baseline['p50']:.2f} ms, p99 {baseline['p99']:.2f} ms ({floor_name})",
+                None,
+                "p50 <= 3 ms, p99 <= 15 ms",
+                met,
+                raw,
+            )
+        )
+    return rows
+
+
+# -- rebuild -----------------------------------------------------------------------------------------------------
+
+
+def _cached_sqlite(config: Config, name: str, seeder: Callable[[str], object]) -> str:
+    """A seeded SQLite store kept in the work dir between runs (seeding a million events is the slow part)."""
+    cache = config.work_dir / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{name}.db"
+    done = cache / f"{name}.done"
+    url = f"sqlite:///{path}"
+    if not done.exists():
+        for stale in cache.glob(f"{name}.db*"):
+            stale.unlink()
+        seeder(url)
+        done.write_text(json.dumps({"seeded_at": time.time()}))
+    return url
+
+
+def _worker(*args: str) -> dict[str, object]:
+    output = subprocess.run(
+        [sys.executable, "-m", "bench.worker", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(infra.ROOT)},
+        cwd=infra.ROOT,
+    ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))
+    return json.loads(line[len("BENCH_JSON ") :])
+
+
+def scenario_rebuild(config: Config) -> list[Row]:
+    rows = []
+    targets: list[tuple[str, int, str]] = []
+    for size in config.rebuild_sizes:
+        url = _cached_sqlite(config, f"rebuild-{size}", lambda u, n=size: seed_store(infra.store_env_for(u), n))
+        targets.append(("SQLite", size, url))
+    pg = config.postgres()
+    try:
+        if pg is not None:
+            for size in config.pg_rebuild_sizes:
+                url = pg.create(f"rebuild{size}")
+                seed_store(infra.store_env_for(url), size)
+                targets.append(("PostgreSQL", size, url))
+        for backend, size, url in targets:
+            args = ["rebuild", "--database-url", url]
+            if config.profile_dir is not None:
+                config.profile_dir.mkdir(parents=True, exist_ok=True)
+                args += ["--profile", str(config.profile_dir / f"rebuild-{backend.lower()}-{size}.txt")]
+            raw = _worker(*args)
+            ratio = raw["rebuild_eps"] / raw["raw_eps"]
+            sqlite = backend == "SQLite"
+            rows.append(
+                Row(
+                    "rebuild",
+                    f"{backend}, {size:,} events",
+                    f"{raw['rebuild_eps']:,} events/s ({raw['rebuild_s']} s)",
+                    f"{raw['raw_eps']:,} events/s ({raw['raw_s']} s)",
+                    round(ratio, 2),
+                    ">= 100k events/s on SQLite" if sqlite else "- (reported)",
+                    raw["rebuild_eps"] >= 100_000 if sqlite else None,
+                    raw,
+                )
+            )
+    finally:
+        if pg is not None:
+            pg.drop_all()
+    return rows
+
+
+# -- cold start --------------------------------------------------------------------------------------------------
+
+
+async def _mark_published(nats_url: str, position: int) -> None:
+    """Make a fresh NATS look like one the relay has published everything to (a restart of a caught-up service):
+    the stream's last message carries the store's head position, and the bucket exists."""
+    import nats
+
+    from events import wire
+    from service.relay import ensure_bucket, ensure_stream
+
+    client = await nats.connect(nats_url)
+    js = client.jetstream()
+    await ensure_stream(js)
+    await ensure_bucket(js)
+    await js.publish(
+        wire.PROVIDER_SUBJECT, b"{}", headers={wire.HEADER_POSITION: str(position), wire.HEADER_MSG_ID: "bench:mark"}
+    )
+    await client.close()
+
+
+def scenario_coldstart(config: Config) -> list[Row]:
+    n = config.coldstart_endpoints
+    url = _cached_sqlite(config, f"coldstart-{n}", lambda u: seed_store(infra.store_env_for(u), 2 * n + 1, endpoints=n))
+    rows = []
+    for variant in ("NATS off", "NATS on, relay caught up"):
+        data_dir = config.work_dir / "coldstart"
+        shutil.rmtree(data_dir, ignore_errors=True)
+        data_dir.mkdir(parents=True)
+        with infra.nats_server(config.work_dir) as nats:
+            nats_url = None
+            if variant != "NATS off":
+                nats_url = nats.url
+                asyncio.run(_mark_published(nats.url, 2 * n + 1))
+            service = infra.start_service(data_dir, url, nats_url, wait=False)
+            try:
+                service.ready_at = infra.wait_http(service.port, "/health/ready", 300, service.process)
+                ready_s = service.ready_at - service.started_at
+                rss_ready = infra.rss_mb(service.pid)
+                settled: dict[str, object] = {}
+                if nats_url is not None:
+                    settled = wait_relay_caught_up(service.port, timeout=120)
+                    time.sleep(0.5)
+                _, _, _body = infra.http_request(service.port, "GET", "/api/settings/endpoints?page=1&page_size=1")
+                rss_settled = infra.rss_mb(service.pid)
+                peak = infra.peak_rss_mb(service.pid)
+            finally:
+                service.stop()
+        rss = max(rss_ready, rss_settled)
+        met = ready_s <= 5 and rss <= 200
+        rows.append(
+            Row(
+                "cold start",
+                f"{n:,} endpoints ({2 * n + 1:,} events, SQLite), {variant}",
+                f"ready in {ready_s:.2f} s; RSS {rss:.0f} MB (peak {peak:.0f} MB)",
+                "-",
+                None,
+                "ready <= 5 s; <= 200 MB RSS",
+                met,
+                {
+                    "ready_s": round(ready_s, 3),
+                    "rss_at_ready_mb": round(rss_ready, 1),
+                    "rss_settled_mb": round(rss_settled, 1),
+                    "peak_rss_mb": round(peak, 1),
+                    "health": settled,
+                },
+            )
+        )
+    return rows
+
+
+# -- the load generator's own ceiling -----------------------------------------------------------------------------
+
+
+def scenario_loadgen(config: Config) -> list[Row]:
+    """How fast the load generators go against the cheapest server there is (the GET baseline)."""
+    from bench.load import run_wrk, wrk_available
+    from bench.pyload import run_pyload
+
+    data_dir = config.work_dir / "loadgen"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fixture = data_dir / "fixture.json"
+    one = {
+        "id": "00000000-0000-0000-0000-000000000000",
+        "phone_number": "+15551234567",
+        "provider": "twilio",
+        "inbound_agent_name": "a",
+        "outbound_agent_name": None,
+        "label": None,
+        "is_active": True,
+        "created_at": "2026-01-01T00:00:00",
+        "updated_at": "2026-01-01T00:00:00",
+        "inbound_webhook_url": None,
+    }
+    fixture.write_text(json.dumps({"one": one, "page": [one], "total": 1}))
+    baseline = infra.start_baseline("get", fixture=fixture)
+    rows = []
+    try:
+        url = f"http://127.0.0.1:{baseline.port}/api/settings/endpoints/x"
+        results = {}
+        if wrk_available():
+            results["wrk"] = run_wrk(url, 32, config.duration)
+        results["python"] = run_pyload(url, 32, config.duration)
+        for name, result in results.items():
+            rows.append(
+                Row(
+                    "load generator",
+                    f"{name} vs bare Litestar GET, 32 connections",
+                    _load_text(result),
+                    "-",
+                    None,
+                    "(ceiling of the generator)",
+                    None,
+                    {"result": result.as_dict()},
+                )
+            )
+    finally:
+        baseline.stop()
+    return rows
+
+
+SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
+    "get": scenario_get,
+    "post": scenario_post,
+    "propagation": scenario_propagation,
+    "rebuild": scenario_rebuild,
+    "coldstart": scenario_coldstart,
+}
+EXTRA: dict[str, Callable[[Config], list[Row]]] = {"loadgen": scenario_loadgen}

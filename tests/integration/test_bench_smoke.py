@@ -1,0 +1,30 @@
+"""The benchmark harness (``python -m bench``) still runs: its cheapest scenario, in a tiny configuration.
+
+No timing is asserted: the harness is for a person to run (see bench/RESULTS.md); this only proves it works.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench.report import render_markdown, render_table
+from bench.scenarios import Config, scenario_rebuild
+
+
+def test_the_rebuild_scenario_runs_beside_its_baseline_and_renders(tmp_path: Path) -> None:
+    config = Config(work_dir=tmp_path, rebuild_sizes=(300,), pg_rebuild_sizes=())
+    rows = scenario_rebuild(config)
+    assert [row.scenario for row in rows] == ["rebuild"]
+    raw = rows[0].raw
+    assert raw["events"] == raw["position"] == 300
+    assert raw["endpoints"] == int(300 * 0.7) // 2
+    assert raw["rebuild_eps"] > 0
+    assert raw["raw_eps"] > 0
+    assert "rebuild" in render_table(rows)
+    meta = {
+        "date": "-",
+        "command": "-",
+        "generator": "wrk",
+        "machine": {"cores": 2, "memory_gb": 1, "cpu": "-", "python": "3", "load_average": (0, 0, 0)},
+    }
+    assert "| rebuild |" in render_markdown(rows, meta)
