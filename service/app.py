@@ -27,6 +27,7 @@ from service.http.strict import provide_raw_body
 from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
 from service.nats_link import NatsLink
+from service.notify import StoreListener, install_trigger
 from service.relay import Relay
 from service.relay_lease import lease_for
 from service.settings import Settings
@@ -39,21 +40,51 @@ RELAY_STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anything near this is abuse (413)
 
 
-async def _follow_store(container: Container, interval: float, stop: asyncio.Event) -> None:
+async def _follow_store(container: Container, interval: float, stop: asyncio.Event, wake: asyncio.Event) -> None:
     """Fold changes written by other processes (other replicas, CLI tools) into the read model.
 
-    Stopped through ``stop``, never by cancellation: a cancelled task would leave its store query running in a
-    worker thread while the store is closed under it (which crashes SQLite).
+    Woken by ``wake`` (a store notification, see ``service.notify``) or every ``interval`` seconds. Stopped through
+    ``stop`` (which also sets ``wake``), never by cancellation: a cancelled task would leave its store query running
+    in a worker thread while the store is closed under it (which crashes SQLite).
     """
     while not stop.is_set():
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            await asyncio.wait_for(wake.wait(), timeout=interval)
+        wake.clear()
         if stop.is_set():
             return
         try:
             container.store_head = await sync_to_thread(_refresh, container)
         except Exception as exc:  # the store may be briefly unreachable: keep serving, retry next tick
             log.warning("read model catch-up failed: %s", type(exc).__name__)
+
+
+@contextlib.asynccontextmanager
+async def _listening(settings: Settings, container: Container, wake: asyncio.Event) -> AsyncIterator[None]:
+    """On PostgreSQL, wake the follower and the relay whenever any process commits events (``service.notify``)."""
+    url = settings.effective_database_url
+    if not url.startswith("postgres"):
+        yield
+        return
+    try:
+        await sync_to_thread(install_trigger, url)
+    except Exception as exc:  # e.g. no right to create triggers: polling still works
+        log.warning("store notifications unavailable (%s); following the store by polling", type(exc).__name__)
+        yield
+        return
+    loop = asyncio.get_running_loop()
+
+    def on_change() -> None:
+        loop.call_soon_threadsafe(wake.set)
+        if container.relay is not None:
+            container.relay.wake()
+
+    listener = StoreListener(url, on_change)
+    listener.start()
+    try:
+        yield
+    finally:
+        await sync_to_thread(listener.stop)
 
 
 @contextlib.asynccontextmanager
@@ -130,15 +161,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state["key_ring"] = key_ring
         container = holder["container"] = await sync_to_thread(build_container, settings)
         metrics.collector.container = container
-        stop_following = asyncio.Event()
+        stop_following, wake_follower = asyncio.Event(), asyncio.Event()
         follower = asyncio.create_task(
-            _follow_store(container, settings.poll_interval, stop_following), name="read-model-follower"
+            _follow_store(container, settings.poll_interval, stop_following, wake_follower),
+            name="read-model-follower",
         )
         try:
-            async with _publishing(settings, container):
+            async with _listening(settings, container, wake_follower), _publishing(settings, container):
                 yield
         finally:
             stop_following.set()
+            wake_follower.set()
             await _finish(follower, 10.0)  # lets an in-flight catch-up finish before the store closes
             if metrics.collector.container is container:
                 metrics.collector.container = None
