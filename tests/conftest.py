@@ -117,3 +117,17 @@ def any_nats_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[
         yield server
     finally:
         server.stop()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the figures tests recorded with ``record_property("figures", ...)`` (measured, never asserted on time)."""
+    lines = []
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for name, value in getattr(report, "user_properties", []):
+                if name == "figures" and getattr(report, "when", "call") == "call":
+                    lines.append(f"{report.nodeid}: {value}")
+    if lines:
+        terminalreporter.section("measured figures")
+        for line in sorted(set(lines)):
+            terminalreporter.write_line(line)
