@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from events import EndpointCreated, EndpointDeleted, EndpointUpdated, ProviderUpdated
 from projections import endpoints, provider
 
 
@@ -15,9 +16,26 @@ class SettingsView:
     """The notification-log position of the last event folded in (0: none)."""
 
 
+CONSUMED_EVENTS = (EndpointCreated, EndpointUpdated, EndpointDeleted, ProviderUpdated)
+"""The event types ``evolve`` reads; any other event only advances ``position`` (callers may skip decoding it)."""
+
+
 def evolve(view: SettingsView, event: object, position: int) -> SettingsView:
     """Fold one stored event (at notification ``position``) into the view, in place, and return it."""
-    endpoints.evolve(view.endpoints, event)
-    view.provider = provider.evolve(view.provider, event)
+    kind = type(event)
+    if kind in _ENDPOINT_EVENTS:  # the common case first: a replay is mostly endpoint events
+        endpoints.evolve(view.endpoints, event)
+    elif kind is ProviderUpdated:
+        view.provider = provider.evolve(view.provider, event)
+    elif kind not in _IGNORED:  # a subclass, or a type never seen: let both folds decide
+        endpoints.evolve(view.endpoints, event)
+        view.provider = provider.evolve(view.provider, event)
+        if not isinstance(event, CONSUMED_EVENTS):
+            _IGNORED.add(kind)
     view.position = position
     return view
+
+
+_ENDPOINT_EVENTS = frozenset((EndpointCreated, EndpointUpdated, EndpointDeleted))
+_IGNORED: set[type] = set()
+"""Event types neither fold reads (e.g. the phone-number claims), learnt as they are met."""

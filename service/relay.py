@@ -29,6 +29,7 @@ from projections.settings import evolve
 from service.application import SettingsApplication
 from service.nats_link import NatsLink
 from service.publication import Publication, advance, all_routes, public_provider
+from service.read_model import EventDecoder
 from service.relay_lease import RelayLease
 
 log = logging.getLogger("telephony_settings.relay")
@@ -100,6 +101,7 @@ class Relay:
         self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0, lease: RelayLease | None = None
     ) -> None:
         self._app = app
+        self._decoder = EventDecoder(app)
         self._link = link
         self._lease = lease
         self.active = lease is None
@@ -205,7 +207,10 @@ class Relay:
             for notification in notifications:
                 if self._stopping:
                     return
-                event = self._app.mapper.to_domain_event(notification)
+                if not self._decoder.consumed(notification):  # internal (phone-number claims): nothing to publish
+                    view.position = self.position = notification.id
+                    continue
+                event = self._decoder.to_domain_event(notification)
                 publication = advance(view, event, notification.id)
                 if publication is not None:
                     await self._deliver(js, bucket, publication)
@@ -225,8 +230,9 @@ class Relay:
             )
             if not batch:
                 break
-            for notification in batch:
-                evolve(view, self._app.mapper.to_domain_event(notification), notification.id)
+            for notification_id, event in self._decoder.decode_batch(batch):
+                evolve(view, event, notification_id)
+            view.position = batch[-1].id
         view.position = position
         return view
 
