@@ -17,7 +17,7 @@ from events import (
 )
 from projections import Endpoint, ProviderConfig, SettingsView, inbound_webhook_url
 from projections.settings import evolve
-from service.queries import present_endpoint
+from service.queries import present_endpoint_uncached
 
 CREATED_FIELDS = ("phone_number", "provider", "inbound_agent_name", "outbound_agent_name", "label", "is_active")
 """What a creation reports as ``changed``: every field it set."""
@@ -107,7 +107,7 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
     body = wire.EndpointMessage(
         type=type(event).__name__,  # type: ignore[arg-type]
         changed=changed,
-        endpoint=present_endpoint(endpoint, base_url),
+        endpoint=present_endpoint_uncached(endpoint, base_url),  # the relay's own view: keep out of the cache
         **common,
     )
     subject = wire.endpoint_subject(endpoint.phone_number, ACTIONS[type(event)])  # type: ignore[arg-type]

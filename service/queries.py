@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from uuid import UUID
 
 from events import PROVIDER_FIELDS
@@ -29,11 +30,34 @@ class EndpointFilter:
         )
 
 
+NO_FILTER = EndpointFilter()
+
+
 def format_time(moment: datetime) -> str:
+    if moment.tzinfo is UTC and moment.year >= 1000:  # what the store holds: isoformat is 2x faster than strftime
+        return moment.isoformat(timespec="seconds")[:19]
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+PRESENTED_CACHE_SIZE = 20_000
+"""How many presented endpoints are kept (a few MB): a page of 100 is then 100 dict look-ups, not 100 structs built."""
+_presented: dict[UUID, tuple[Endpoint, str | None, EndpointOut]] = {}
+
+
 def present_endpoint(endpoint: Endpoint, public_base_url: str | None) -> EndpointOut:
+    """The endpoint as the API shows it. Endpoints are immutable and replaced on every change, so a presentation
+    made for this very object and base URL is still exact; callers treat the result as read-only."""
+    cached = _presented.get(endpoint.id)
+    if cached is not None and cached[0] is endpoint and cached[1] == public_base_url:
+        return cached[2]
+    presented = present_endpoint_uncached(endpoint, public_base_url)
+    if len(_presented) >= PRESENTED_CACHE_SIZE:
+        _presented.clear()  # crude but cheap; the hot pages come back at once
+    _presented[endpoint.id] = (endpoint, public_base_url, presented)
+    return presented
+
+
+def present_endpoint_uncached(endpoint: Endpoint, public_base_url: str | None) -> EndpointOut:
     return EndpointOut(
         id=str(endpoint.id),
         phone_number=endpoint.phone_number,
@@ -95,13 +119,24 @@ def list_endpoints(
     read_model: ReadModel, where: EndpointFilter, page: int | None = None, page_size: int | None = None
 ) -> tuple[list[EndpointOut], int]:
     """Endpoints in creation order that match ``where``, one page of them when paging; and the unpaged count."""
+    unfiltered = where == NO_FILTER
     with read_model.reading() as view:
         base_url = view.provider.config.public_base_url
-        if where.phone_number is not None:
+        if unfiltered:  # the common dashboard call: slice the creation-ordered dict, copy nothing else
+            by_id = view.endpoints.by_id
+            total = len(by_id)
+            if page is not None and page_size is not None:
+                start = min((page - 1) * page_size, total)  # any page number a client sends, however large
+                page_items = list(islice(by_id.values(), start, min(start + page_size, total)))
+            else:
+                page_items = list(by_id.values())
+        elif where.phone_number is not None:
             endpoint_id = view.endpoints.by_phone_number.get(where.phone_number)
             candidates = [view.endpoints.by_id[endpoint_id]] if endpoint_id is not None else []
         else:
             candidates = list(view.endpoints.by_id.values())
+    if unfiltered:
+        return [present_endpoint(endpoint, base_url) for endpoint in page_items], total
     matching = [endpoint for endpoint in candidates if where.matches(endpoint)]
     total = len(matching)
     if page is not None and page_size is not None:
