@@ -89,7 +89,7 @@ def _measure(url: str, connections: int, config: Config, post: bool = False, bas
 
 
 def _profile(pid: int, name: str, config: Config, seconds: float) -> subprocess.Popen | None:
-    """py-spy record of a server during a measurement (``--profile``); the flame graph goes to the profile dir."""
+    """py-spy record of a server during a measurement (``--profile``); collapsed stacks (flamegraph.pl / speedscope input) go to the profile dir."""
     if config.profile_dir is None or (
         shutil.which("py-spy") is None and not Path(sys.executable).with_name("py-spy").exists()
     ):
@@ -107,9 +107,9 @@ def _profile(pid: int, name: str, config: Config, seconds: float) -> subprocess.
             "-r",
             "200",
             "-f",
-            "speedscope",
+            "raw",
             "-o",
-            str(config.profile_dir / f"{name}.speedscope.json"),
+            str(config.profile_dir / f"{name}.collapsed.txt"),
             "--nonblocking",
         ],
         stdout=subprocess.DEVNULL,
