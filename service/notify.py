@@ -52,6 +52,7 @@ class StoreListener:
         self._retry_interval = retry_interval
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="store-listener", daemon=True)
+        self._outage_logged = False
         self.listening = threading.Event()
         """Set while the LISTEN connection is up (for tests and health)."""
 
@@ -67,7 +68,9 @@ class StoreListener:
             try:
                 self._listen()
             except psycopg.Error as exc:
-                log.warning("store listener disconnected (%s); polling until it reconnects", type(exc).__name__)
+                if not self._outage_logged:  # once per outage, not once per reconnection attempt
+                    log.warning("store listener disconnected (%s); polling until it reconnects", type(exc).__name__)
+                    self._outage_logged = True
             finally:
                 self.listening.clear()
             self._stopping.wait(self._retry_interval)
@@ -85,6 +88,9 @@ class StoreListener:
         ) as conn:
             conn.execute(f"LISTEN {CHANNEL}")
             self.listening.set()
+            if self._outage_logged:
+                log.info("store listener reconnected")
+                self._outage_logged = False
             self._on_change()  # changes made while we were not listening: catch up once
             while not self._stopping.is_set():
                 # The timeout bounds how long stop() waits; several notifications in a burst wake us once.

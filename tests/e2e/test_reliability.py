@@ -161,6 +161,9 @@ def test_database_outage_answers_503_quickly_and_recovers_without_a_restart(
         numbers = {e["phone_number"] for e in http.get(ENDPOINTS).json()}
         assert {"+15551230001", "+15551230003"} <= numbers
         assert "+15551230002" not in numbers  # refused means not stored
+        # The change listener lost its connection too: said once, however many reconnection attempts failed.
+        wait_until(lambda: "store listener reconnected" in server.output(), timeout=10, what="listener back")
+        assert server.output().count("store listener disconnected") == 1
 
 
 @pytest.mark.postgres
