@@ -83,10 +83,11 @@ def test_sigkill_under_steady_write_load_loses_no_acknowledged_change(
     )
 
 
-@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_fifty_simultaneous_requests_on_the_real_server(
-    service_factory: Callable[..., ServiceProcess], postgres_url: str, tmp_path: Path
+    backend: str, service_factory: Callable[..., ServiceProcess], request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
+    postgres_url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
     data_dir = tmp_path / "data"
     server = service_factory(data_dir=data_dir, database_url=postgres_url, env={"TELEPHONY_NATS_URL": "off"})
     barrier = threading.Barrier(50)
