@@ -120,14 +120,19 @@ def start_service(
     nats_url: str | None = None,
     ready_timeout: float = 120.0,
     wait: bool = True,
+    patches: str | None = None,
 ) -> ServerProcess:
     """``telephony-settings serve`` exactly as a user runs it (uvicorn, one process, INFO logs to a file)."""
     port = free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / f"service-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 (closed with the process)
+    command = [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)]
+    if patches is not None:  # the same service with proposed changes applied in memory (bench.whatif)
+        command = [sys.executable, "-m", "bench.whatif", "--patch", patches, "--port", str(port)]
+        command += ["--data-dir", str(data_dir)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+        command,
         env=service_env(database_url, nats_url, data_dir),
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
