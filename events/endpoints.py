@@ -29,12 +29,23 @@ class EndpointCreated(DomainEvent):
 
 
 class EndpointUpdated(DomainEvent):
-    """Some of an endpoint's ``ENDPOINT_FIELDS`` changed: ``changes`` holds only those, with their new values."""
+    """Some of an endpoint's ``ENDPOINT_FIELDS`` changed: ``changes`` holds only those, with their new values.
+
+    Version 2 adds ``previous``: the same fields' values before the change, for the audit trail. Events stored in
+    version 1 had no ``previous``; they are upcast with ``previous=None`` (not recorded), never with a guess.
+    """
+
+    class_version = 2
 
     actor: str
     request_id: str | None
     phone_number: str  # E.164, unchanged; carried so that the event alone names the number
     changes: dict[str, Value]
+    previous: dict[str, Value] | None = None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["previous"] = None
 
 
 class EndpointDeleted(DomainEvent):

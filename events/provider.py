@@ -45,8 +45,18 @@ class ProviderUpdated(DomainEvent):
 
     Secret values are stored here (encrypted at rest when a cipher key is configured); everything that
     leaves the service masks them.
+
+    Version 2 adds ``previous``: the changed fields' values before the change, for the audit trail. Events stored in
+    version 1 are upcast with ``previous=None`` (not recorded).
     """
+
+    class_version = 2
 
     actor: str
     request_id: str | None
     changes: dict[str, Value]
+    previous: dict[str, Value] | None = None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["previous"] = None

@@ -130,6 +130,7 @@ def decide_update_endpoint(
             originator_version=endpoint.version + 1,
             phone_number=endpoint.phone_number,
             changes=changes,
+            previous={name: getattr(endpoint, name) for name in changes},
             **_stamp(actor),
         )
     ]
@@ -182,6 +183,7 @@ def decide_update_provider(current: ProviderView, patch: dict[str, Any], actor: 
             originator_id=SETTINGS_ID,
             originator_version=current.version + 1,
             changes={name: changes[name] for name in PROVIDER_FIELDS if name in changes},
+            previous={name: getattr(config, name) for name in PROVIDER_FIELDS if name in changes},
             **_stamp(actor),
         )
     ]
