@@ -17,7 +17,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
 from service.auth import KEY_FILE, authorize, load_key_ring
+from service.chain import Checkpointer
 from service.container import Container, build_container
+from service.http.audit import AuditController
 from service.http.context import RequestContextMiddleware, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
@@ -166,6 +168,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             _follow_store(container, settings.poll_interval, stop_following, wake_follower),
             name="read-model-follower",
         )
+        checkpointer = await sync_to_thread(Checkpointer, container.app)
+        container.app.on_commit(lambda _position: checkpointer.wake())
+        sealing = asyncio.create_task(checkpointer.run(stop_following), name="audit-checkpointer")
         try:
             async with _listening(settings, container, wake_follower), _publishing(settings, container):
                 yield
@@ -173,6 +178,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             stop_following.set()
             wake_follower.set()
             await _finish(follower, 10.0)  # lets an in-flight catch-up finish before the store closes
+            await _finish(sealing, 10.0)  # seals the last commits before the store closes
             if metrics.collector.container is container:
                 metrics.collector.container = None
             container.close()
@@ -181,7 +187,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         return holder["container"]
 
     return Litestar(
-        route_handlers=[TelephonyController, EndpointsController, HealthController, metrics.MetricsController],
+        route_handlers=[
+            TelephonyController,
+            EndpointsController,
+            AuditController,
+            HealthController,
+            metrics.MetricsController,
+        ],
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),
             "actor": Provide(provide_actor, sync_to_thread=False),

@@ -7,7 +7,8 @@ clear). Without that variable, the first start generates an admin key, shows it 
 compared with every digest in constant time.
 
 Every ``/api/...`` route needs a key: GET routes need ``read``, PUT/POST/DELETE need ``write``; a route may ask for
-another scope through ``opt={"scope": ...}`` (``audit``, ``secrets``). The key's name is the actor events record.
+another scope through ``opt={"scope": ...}`` (``audit``, ``secrets``); a GET with ``as_of`` or ``at_position`` (a past
+state) needs ``audit``. The key's name is the actor events record.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ MIN_KEY_LENGTH = 16
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="telephony-settings"'}
 _NAME = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _HEX_DIGEST = re.compile(r"^[0-9a-fA-F]{64}$")
+POINT_IN_TIME_PARAMETERS = ("as_of", "at_position")
 
 
 class KeyConfigurationError(ValueError):
@@ -126,7 +128,11 @@ def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str
     explicit = handler.opt.get("scope")
     if explicit:
         return str(explicit)
-    return "read" if connection.scope.get("method", "GET") in ("GET", "HEAD") else "write"
+    if connection.scope.get("method", "GET") not in ("GET", "HEAD"):
+        return "write"
+    if any(name in connection.query_params for name in POINT_IN_TIME_PARAMETERS):
+        return "audit"  # a past state of the settings is part of the audit trail
+    return "read"
 
 
 def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:

@@ -12,9 +12,11 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from service.audit import parse_moment
 from service.container import Container
 from service.domain import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
 from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.http.audit_moment import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
 from service.http.context import add_response_headers
 from service.http.schemas import (
@@ -56,7 +58,7 @@ class EndpointsController(Controller):
 
     @get(
         summary="List telephony endpoints in creation order",
-        description="Scope: read.",
+        description="Scope: read. With as_of or at_position (scope audit): the endpoints at that moment.",
         security=needs("read"),
         responses=error_responses(400, 401, 403, 422),
         response_headers=[
@@ -76,7 +78,10 @@ class EndpointsController(Controller):
         agent: Annotated[str | None, QueryParameter(max_length=64, description="Inbound or outbound")] = None,
         page: Annotated[int | None, QueryParameter(ge=1, description="From 1")] = None,
         page_size: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
+        as_of: AsOf = None,
+        at_position: AtPosition = None,
     ) -> Response[list[EndpointOut]]:
+        moment = parse_moment(as_of, at_position)
         e164 = None
         if phone_number is not None:
             try:
@@ -84,8 +89,9 @@ class EndpointsController(Controller):
             except ValueError as exc:
                 raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None
         paged = page is not None or page_size is not None
+        source = container.read_model if moment is None else await past_settings(container, moment)
         items, total = list_endpoints(
-            container.read_model,
+            source,  # type: ignore[arg-type]
             EndpointFilter(provider=provider, is_active=is_active, phone_number=e164, agent=agent),
             page=(page or 1) if paged else None,
             page_size=(page_size or 100) if paged else None,
@@ -122,17 +128,23 @@ class EndpointsController(Controller):
     @get(
         "/{endpoint_id:str}",
         summary="Read one telephony endpoint",
-        description="Scope: read. Carries an ETag; If-None-Match with it gives 304.",
+        description="Scope: read. Carries an ETag; If-None-Match with it gives 304. "
+        "With as_of or at_position (scope audit): the endpoint at that moment (404 if it did not exist then).",
         security=needs("read"),
-        responses=error_responses(400, 401, 403, 404, 304),
+        responses=error_responses(400, 401, 403, 404, 304, 422),
     )
     async def get_endpoint(
         self,
         container: NamedDependency[Container],
         endpoint_id: Annotated[str, PathParameter()],
         if_none_match: IfNoneMatch = None,
+        as_of: AsOf = None,
+        at_position: AtPosition = None,
     ) -> Response[EndpointOut]:
         parsed = parse_endpoint_id(endpoint_id)
+        moment = parse_moment(as_of, at_position)
+        if moment is not None:
+            return await past_endpoint(container, parsed, moment)
         tagged = get_endpoint_tagged(container.read_model, parsed)
         if tagged is None:
             raise EndpointNotFoundError(f"endpoint {parsed} not found")

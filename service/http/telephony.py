@@ -9,8 +9,10 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
+from service.audit import parse_moment
 from service.container import Container
 from service.domain import Actor, normalise_provider_patch
+from service.http.audit_moment import AsOf, AtPosition, past_provider
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, not_modified, provider_reply
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
 from service.http.strict import decode_strict
@@ -50,13 +52,21 @@ class TelephonyController(Controller):
 
     @get(
         summary="Read the telephony provider configuration (secrets masked)",
-        description="Scope: read. Carries an ETag; If-None-Match with it gives 304.",
+        description="Scope: read. Carries an ETag; If-None-Match with it gives 304. "
+        "With as_of or at_position (scope audit): the configuration at that moment, without ETag.",
         security=needs("read"),
-        responses=error_responses(304, 401, 403),
+        responses=error_responses(304, 401, 403, 422),
     )
     async def get_telephony(
-        self, container: NamedDependency[Container], if_none_match: IfNoneMatch = None
+        self,
+        container: NamedDependency[Container],
+        if_none_match: IfNoneMatch = None,
+        as_of: AsOf = None,
+        at_position: AtPosition = None,
     ) -> Response[ProviderSettings]:
+        moment = parse_moment(as_of, at_position)
+        if moment is not None:
+            return await past_provider(container, moment)
         body, etag = get_provider_settings_tagged(container.read_model)
         return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
 

@@ -2,7 +2,7 @@
 route's scope and a key with it, on both storage backends.
 
 The scope of each route is written here from the issue (GET: read; PUT/POST/DELETE: write; the unmasked credentials:
-secrets), not read from the service, so a route that asks for the wrong scope fails a test.
+secrets; the history: audit), not read from the service, so a route that asks for the wrong scope fails a test.
 """
 
 from __future__ import annotations
@@ -101,6 +101,9 @@ ROUTES = [
     Route("GET", f"{ENDPOINTS}/{{id}}", "read", 200),
     Route("PUT", f"{ENDPOINTS}/{{id}}", "write", 200, {"label": "changed by the test"}),
     Route("DELETE", f"{ENDPOINTS}/{{id}}", "write", 204),
+    Route("GET", "/api/audit/events", "audit", 200),
+    Route("GET", f"{ENDPOINTS}/{{id}}/history", "audit", 200),
+    Route("GET", f"{TELEPHONY}/history", "audit", 200),
 ]
 ROUTE_IDS = [str(route) for route in ROUTES]
 

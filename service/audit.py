@@ -1,0 +1,342 @@
+"""The audit read side: the change history (who changed what, when) and the settings at any past moment.
+
+Everything here reads the event store directly, in batches of ``select_notifications`` (or, for one aggregate, by
+its indexed rows), and never holds the whole history: the history is presented one event at a time, and a past
+state is the fold of the events up to that moment with the same ``projections`` functions the live read model
+uses. Secret values are masked in every record (``"****"`` + last 4), as in every other response.
+
+The history lists the public events (``events.PUBLIC_EVENT_TYPES``); the internal bookkeeping events (phone-number
+claims, idempotency keys) carry no configuration change of their own.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.utils import get_topic
+
+from events import (
+    PROVIDER_FIELDS,
+    PUBLIC_EVENT_TYPES,
+    SECRET_FIELDS,
+    SETTINGS_ID,
+    EndpointCreated,
+    EndpointDeleted,
+    EndpointUpdated,
+    PhoneNumberClaimed,
+    ProviderUpdated,
+)
+from projections import SettingsView, mask_secret
+from projections.settings import evolve
+from service.domain import phone_number_index_id
+from service.errors import FieldError, InvalidSettingsError
+
+BATCH_SIZE = 1000
+SCAN_LIMIT = 20_000
+"""Most stored events one page request reads; a page may then hold fewer events than ``limit`` (see next_after)."""
+
+EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in PUBLIC_EVENT_TYPES}
+TOPICS: dict[str, str] = {name: get_topic(cls) for name, cls in EVENT_TYPES.items()}
+PHONE_NUMBER_FIELDS = tuple(name for name in PROVIDER_FIELDS if name.endswith("_phone_number"))
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    """One change, as the audit routes and the export show it (secrets masked)."""
+
+    position: int
+    type: str
+    aggregate_id: str
+    version: int
+    occurred_at: str  # UTC, ISO 8601 with microseconds
+    actor: str
+    request_id: str | None
+    data: dict[str, Any]
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    events: list[AuditEvent]
+    next_after: int | None
+    """Pass as ``after`` for the next page; ``null`` when the history has no more events for these filters."""
+
+
+# -- presenting --------------------------------------------------------------------------------------------------
+
+
+def occurred_at(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _shown(name: str, value: Any) -> Any:
+    return mask_secret(value) if name in SECRET_FIELDS else value
+
+
+def _changes(changes: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    # Events stored before version 2 did not record the old values: "old" is then absent, never guessed.
+    return {
+        name: ({"old": _shown(name, previous.get(name))} if previous is not None else {}) | {"new": _shown(name, new)}
+        for name, new in changes.items()
+    }
+
+
+def present(position: int, event: Any) -> AuditEvent:
+    if isinstance(event, EndpointCreated):
+        data: dict[str, Any] = {
+            "phone_number": event.phone_number,
+            "provider": event.provider,
+            "inbound_agent_name": event.inbound_agent_name,
+            "outbound_agent_name": event.outbound_agent_name,
+            "label": event.label,
+            "is_active": event.is_active,
+        }
+    elif isinstance(event, EndpointUpdated):
+        data = {"phone_number": event.phone_number, "changes": _changes(event.changes, event.previous)}
+    elif isinstance(event, EndpointDeleted):
+        data = {"phone_number": event.phone_number}
+    elif isinstance(event, ProviderUpdated):
+        data = {"changes": _changes(event.changes, event.previous)}
+    else:
+        raise TypeError(f"not an audited event: {type(event).__name__}")
+    return AuditEvent(
+        position=position,
+        type=type(event).__name__,
+        aggregate_id=str(event.originator_id),
+        version=event.originator_version,
+        occurred_at=occurred_at(event.timestamp),
+        actor=event.actor,
+        request_id=event.request_id,
+        data=data,
+    )
+
+
+# -- filters -----------------------------------------------------------------------------------------------------
+
+
+def parse_time(name: str, raw: str | None) -> datetime | None:
+    """An ISO 8601 timestamp; one without a zone is UTC. A 422 naming ``name`` when it is not one."""
+    if raw is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise InvalidSettingsError(
+            [FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-03-18T10:00:00Z (UTC when no zone)")]
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    types: tuple[str, ...] = ()
+    """Event type names; empty: every audited type."""
+    aggregate_id: UUID | None = None
+    phone_number: str | None = None  # E.164
+    actor: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.types if name not in EVENT_TYPES]
+        if unknown:
+            raise InvalidSettingsError([FieldError("type", f"must be one of {', '.join(EVENT_TYPES)}")])
+
+    @property
+    def topics(self) -> list[str]:
+        return [TOPICS[name] for name in (self.types or tuple(EVENT_TYPES))]
+
+    def matches(self, event: Any) -> bool:
+        return (
+            (self.actor is None or event.actor == self.actor)
+            and (self.since is None or event.timestamp >= self.since)
+            and (self.until is None or event.timestamp <= self.until)
+            and (self.aggregate_id is None or event.originator_id == self.aggregate_id)
+            and (self.phone_number is None or _mentions(event, self.phone_number))
+        )
+
+
+def _mentions(event: Any, e164: str) -> bool:
+    if isinstance(event, ProviderUpdated):
+        values = [*event.changes.items(), *(event.previous or {}).items()]
+        return any(name in PHONE_NUMBER_FIELDS and value == e164 for name, value in values)
+    return getattr(event, "phone_number", None) == e164
+
+
+# -- reading the store -------------------------------------------------------------------------------------------
+
+
+def aggregate_notifications(recorder: ApplicationRecorder, aggregate_id: UUID) -> list[Notification]:
+    """One aggregate's stored events with their positions, in version order, by the primary-key index."""
+    backend = type(getattr(recorder, "datastore", None)).__module__
+    if backend == "eventsourcing.sqlite":
+        statement = (
+            f"SELECT rowid, * FROM {recorder.events_table_name} "  # type: ignore[attr-defined]  # noqa: S608
+            "WHERE originator_id=? ORDER BY originator_version"
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(statement, [aggregate_id.hex])
+            rows = cursor.fetchall()
+        return [_notification(row["rowid"], aggregate_id, row) for row in rows]
+    if backend == "eventsourcing.postgres":
+        from psycopg.sql import SQL, Identifier
+
+        statement = SQL("SELECT * FROM {}.{} WHERE originator_id = %s ORDER BY originator_version").format(
+            Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
+            Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
+        )
+        with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
+            cursor.execute(statement, [aggregate_id])
+            rows = cursor.fetchall()
+        return [_notification(row["notification_id"], aggregate_id, row) for row in rows]
+    return [n for n in scan(recorder, after=0) if n.originator_id == aggregate_id]  # in-memory store (tests)
+
+
+def _notification(position: int, aggregate_id: UUID, row: Any) -> Notification:
+    return Notification(
+        id=position,
+        originator_id=aggregate_id,
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+def scan(
+    recorder: ApplicationRecorder, after: int, topics: Sequence[str] = (), stop: int | None = None
+) -> Iterator[Notification]:
+    """Every stored event after position ``after`` (up to ``stop``), in log order, read ``BATCH_SIZE`` at a time."""
+    position = after
+    while True:
+        batch = recorder.select_notifications(
+            start=position, limit=BATCH_SIZE, stop=stop, topics=list(topics), inclusive_of_start=False
+        )
+        yield from batch
+        if len(batch) < BATCH_SIZE:
+            return
+        position = batch[-1].id
+
+
+def _aggregates_of(app: Any, where: AuditFilter) -> list[UUID] | None:
+    """The aggregates a filter confines the history to; ``None`` when it names none (the whole log is read)."""
+    candidates: set[UUID] | None = None
+    if where.aggregate_id is not None:
+        candidates = {where.aggregate_id}
+    if where.phone_number is not None:
+        claims = app.events.get(phone_number_index_id(where.phone_number))
+        holders = {event.endpoint_id for event in claims if isinstance(event, PhoneNumberClaimed)}
+        holders.add(SETTINGS_ID)  # the provider's own phone numbers
+        candidates = holders if candidates is None else candidates & holders
+    return None if candidates is None else sorted(candidates)
+
+
+def _candidates(app: Any, where: AuditFilter, after: int) -> Iterator[Notification]:
+    aggregates = _aggregates_of(app, where)
+    topics = set(where.topics)
+    if aggregates is None:
+        yield from scan(app.recorder, after, where.topics)
+        return
+    streams = [
+        [n for n in aggregate_notifications(app.recorder, aggregate_id) if n.id > after and n.topic in topics]
+        for aggregate_id in aggregates
+    ]
+    yield from heapq.merge(*streams, key=lambda n: n.id)
+
+
+def list_events(app: Any, where: AuditFilter, after: int = 0, limit: int = 100) -> AuditPage:
+    """One page of the history after position ``after``: at most ``limit`` events, and where to continue."""
+    events: list[AuditEvent] = []
+    last_seen: int | None = None
+    to_domain_event = app.mapper.to_domain_event
+    for scanned, notification in enumerate(_candidates(app, where, after)):
+        if len(events) == limit or scanned == SCAN_LIMIT:
+            return AuditPage(events=events, next_after=last_seen)
+        last_seen = notification.id
+        event = to_domain_event(notification)
+        if where.matches(event):
+            events.append(present(notification.id, event))
+    return AuditPage(events=events, next_after=None)
+
+
+def iter_events(app: Any, after: int = 0, until: datetime | None = None) -> Iterator[AuditEvent]:
+    """The whole history after ``after`` (up to the time ``until``), one event at a time, for the export."""
+    where = AuditFilter(until=until)
+    to_domain_event = app.mapper.to_domain_event
+    for notification in scan(app.recorder, after, where.topics):
+        event = to_domain_event(notification)
+        if where.matches(event):
+            yield present(notification.id, event)
+
+
+# -- point in time -----------------------------------------------------------------------------------------------
+
+VIEW_TOPICS = list(TOPICS.values())
+"""The events the settings view folds (the others leave it as it is)."""
+
+
+@dataclass(frozen=True)
+class Moment:
+    """A past moment: the events up to a position, or those that occurred at or before a time."""
+
+    position: int | None = None
+    as_of: datetime | None = None
+
+    def includes(self, position: int, event: Any) -> bool:
+        return (self.position is None or position <= self.position) and (
+            self.as_of is None or event.timestamp <= self.as_of
+        )
+
+
+def parse_moment(as_of: str | None, at_position: int | None) -> Moment | None:
+    """The moment a query names (``None``: now, the live read model); a 422 for a bad or doubled one."""
+    if as_of is None and at_position is None:
+        return None
+    if as_of is not None and at_position is not None:
+        raise InvalidSettingsError([FieldError("as_of", "give as_of or at_position, not both")])
+    return Moment(position=at_position, as_of=parse_time("as_of", as_of))
+
+
+class PastReadModel:
+    """A settings view folded up to a moment; quacks like ``ReadModel`` for the functions of ``service.queries``."""
+
+    def __init__(self, view: SettingsView) -> None:
+        self._view = view
+
+    @property
+    def position(self) -> int:
+        return self._view.position
+
+    @contextmanager
+    def reading(self) -> Iterator[SettingsView]:
+        yield self._view
+
+
+def _fold(app: Any, notifications: Iterable[Notification], moment: Moment) -> PastReadModel:
+    view = SettingsView()
+    to_domain_event = app.mapper.to_domain_event
+    for notification in notifications:
+        event = to_domain_event(notification)
+        if moment.includes(notification.id, event):
+            evolve(view, event, notification.id)
+    return PastReadModel(view)
+
+
+def settings_at(app: Any, moment: Moment) -> PastReadModel:
+    """Every endpoint and the provider configuration at ``moment`` (reads the log up to it)."""
+    return _fold(app, scan(app.recorder, 0, VIEW_TOPICS, stop=moment.position), moment)
+
+
+def provider_at(app: Any, moment: Moment) -> PastReadModel:
+    """The provider configuration at ``moment`` (reads only the provider's events)."""
+    return _fold(app, aggregate_notifications(app.recorder, SETTINGS_ID), moment)
+
+
+def endpoint_at(app: Any, endpoint_id: UUID, moment: Moment) -> PastReadModel:
+    """One endpoint (and the provider settings its webhook URL needs) at ``moment``."""
+    streams = [aggregate_notifications(app.recorder, aggregate) for aggregate in (endpoint_id, SETTINGS_ID)]
+    return _fold(app, heapq.merge(*streams, key=lambda n: n.id), moment)

@@ -1,0 +1,120 @@
+"""``rebuild``: replay the whole store into fresh read models, time it, and compare with the live read models.
+
+The replay is the plain fold of ``projections`` over every stored event, in log order, read in batches. The live
+read models are those of a running service (fetched over HTTP at its read-model position, so both describe the
+same events) or, without one, those the service's own catch-up (``service.read_model.ReadModel``) builds.
+Differences are reported per endpoint and field.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from projections import SettingsView
+from projections.settings import evolve
+from service.audit import PastReadModel, scan
+from service.queries import EndpointFilter, get_provider_settings, list_endpoints
+from service.read_model import ReadModel
+
+LIVE_ATTEMPTS = 5
+
+
+@dataclass
+class Replay:
+    view: SettingsView = field(default_factory=SettingsView)
+    events: int = 0
+    seconds: float = 0.0
+
+    @property
+    def position(self) -> int:
+        return self.view.position
+
+    @property
+    def endpoints(self) -> int:
+        return len(self.view.endpoints.by_id)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def replay(app: Any, stop: int | None = None) -> Replay:
+    """Fold every stored event (up to position ``stop``) into a fresh view, timed."""
+    result = Replay()
+    to_domain_event = app.mapper.to_domain_event
+    started = time.perf_counter()
+    for notification in scan(app.recorder, after=0, stop=stop):
+        evolve(result.view, to_domain_event(notification), notification.id)
+        result.events += 1
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def presented(view: SettingsView) -> dict[str, Any]:
+    """The read models as the API shows them (secrets masked): what is compared."""
+    past = PastReadModel(view)
+    endpoints, _ = list_endpoints(past, EndpointFilter())  # type: ignore[arg-type]
+    return {
+        "telephony": msgspec.to_builtins(get_provider_settings(past)),  # type: ignore[arg-type]
+        "endpoints": {item.id: msgspec.to_builtins(item) for item in endpoints},
+    }
+
+
+def differences(expected: dict[str, Any], live: dict[str, Any]) -> list[str]:
+    found = [
+        f"telephony.{name}: replay {value!r}, live {live['telephony'].get(name)!r}"
+        for name, value in expected["telephony"].items()
+        if live["telephony"].get(name) != value
+    ]
+    for endpoint_id, endpoint in expected["endpoints"].items():
+        other = live["endpoints"].get(endpoint_id)
+        if other is None:
+            found.append(f"endpoint {endpoint_id}: in the replay, missing live")
+            continue
+        found += [
+            f"endpoint {endpoint_id}.{name}: replay {value!r}, live {other.get(name)!r}"
+            for name, value in endpoint.items()
+            if other.get(name) != value
+        ]
+    found += [
+        f"endpoint {endpoint_id}: live, missing from the replay"
+        for endpoint_id in live["endpoints"]
+        if endpoint_id not in expected["endpoints"]
+    ]
+    return found
+
+
+def compare_with_catch_up(app: Any, result: Replay) -> list[str]:
+    live = ReadModel(app)
+    live.catch_up(until=result.position)
+    with live.reading() as view:
+        return differences(presented(result.view), presented(view))
+
+
+def compare_with_service(app: Any, url: str, api_key: str) -> tuple[Replay, list[str]]:
+    """Replay up to the service's read-model position and compare with what it serves at that position."""
+    base = url.rstrip("/")
+    for _ in range(LIVE_ATTEMPTS):
+        position = _get(f"{base}/health/ready", None)["read_model_position"]
+        live = {
+            "telephony": _get(f"{base}/api/settings/telephony", api_key),
+            "endpoints": {item["id"]: item for item in _get(f"{base}/api/settings/endpoints", api_key)},
+        }
+        if _get(f"{base}/health/ready", None)["read_model_position"] == position:
+            result = replay(app, stop=position)
+            return result, differences(presented(result.view), live)
+    raise RuntimeError("the service kept changing while it was read; try again when it is quieter")
+
+
+def _get(url: str, api_key: str | None) -> Any:
+    if not url.startswith(("http://", "https://")):
+        raise ValueError("--url must be an http:// or https:// URL")
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return json.load(response)

@@ -1,0 +1,125 @@
+"""The audit routes: the change history, for all settings and per endpoint or provider. Scope ``audit``.
+
+The point-in-time reads (``as_of`` / ``at_position`` on the settings GET routes) are in those routes' controllers;
+they call ``service.audit`` too and need the same scope.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter, QueryParameter
+
+from events import SETTINGS_ID
+from service.audit import EVENT_TYPES, TOPICS, AuditFilter, AuditPage, aggregate_notifications, list_events, parse_time
+from service.container import Container
+from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.http.endpoints import parse_endpoint_id
+from service.http.schemas import error_responses, needs
+from service.rules import to_e164
+
+After = Annotated[int, QueryParameter(ge=0, description="Events after this position (0: from the start)")]
+Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="At most this many events")]
+TimeParameter = Annotated[
+    str | None, QueryParameter(max_length=64, description="ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone")
+]
+PAGING = (
+    "Secrets are masked. Follow `next_after` (pass it as `after`) until it is null; a page may hold fewer than "
+    "`limit` events and still have a `next_after`."
+)
+
+
+class AuditController(Controller):
+    path = "/api"
+    tags = ["Audit"]
+    opt = {"scope": "audit"}
+
+    @get(
+        "/audit/events",
+        summary="The change history: who changed what, when",
+        description="Scope: audit. " + PAGING + " Types: " + ", ".join(EVENT_TYPES) + ".",
+        security=needs("audit"),
+        responses=error_responses(400, 401, 403, 422, 503),
+        sync_to_thread=True,
+    )
+    def list_audit_events(
+        self,
+        container: NamedDependency[Container],
+        after: After = 0,
+        limit: Limit = 100,
+        type_: Annotated[str | None, QueryParameter(name="type", max_length=64)] = None,
+        aggregate_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        phone_number: Annotated[
+            str | None, QueryParameter(max_length=32, description="Any spelling; endpoint and provider numbers")
+        ] = None,
+        # "actor" is also the name of the app's dependency (who is asking), hence the alias
+        actor_name: Annotated[
+            str | None, QueryParameter(name="actor", max_length=64, description="The API key's name")
+        ] = None,
+        since: TimeParameter = None,
+        until: TimeParameter = None,
+    ) -> AuditPage:
+        where = AuditFilter(
+            types=(type_,) if type_ is not None else (),
+            aggregate_id=_aggregate_id(aggregate_id),
+            phone_number=_e164(phone_number),
+            actor=actor_name,
+            since=parse_time("since", since),
+            until=parse_time("until", until),
+        )
+        return list_events(container.app, where, after=after, limit=limit)
+
+    @get(
+        "/settings/endpoints/{endpoint_id:str}/history",
+        summary="The history of one endpoint (also after its deletion)",
+        description="Scope: audit. " + PAGING,
+        security=needs("audit"),
+        responses=error_responses(401, 403, 404, 422, 503),
+        sync_to_thread=True,
+    )
+    def endpoint_history(
+        self,
+        container: NamedDependency[Container],
+        endpoint_id: Annotated[str, PathParameter()],
+        after: After = 0,
+        limit: Limit = 100,
+    ) -> AuditPage:
+        parsed = parse_endpoint_id(endpoint_id)
+        stored = aggregate_notifications(container.app.recorder, parsed)
+        if not stored or stored[0].topic != TOPICS["EndpointCreated"]:
+            raise EndpointNotFoundError(f"endpoint {parsed} not found (it never existed)")
+        return list_events(container.app, AuditFilter(aggregate_id=parsed), after=after, limit=limit)
+
+    @get(
+        "/settings/telephony/history",
+        summary="The history of the provider configuration",
+        description="Scope: audit. " + PAGING,
+        security=needs("audit"),
+        responses=error_responses(401, 403, 422, 503),
+        sync_to_thread=True,
+    )
+    def telephony_history(
+        self, container: NamedDependency[Container], after: After = 0, limit: Limit = 100
+    ) -> AuditPage:
+        return list_events(container.app, AuditFilter(aggregate_id=SETTINGS_ID), after=after, limit=limit)
+
+
+def _aggregate_id(raw: str | None) -> UUID | None:
+    if raw is None:
+        return None
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise InvalidSettingsError([FieldError("aggregate_id", "must be a UUID")]) from None
+
+
+def _e164(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    try:
+        return to_e164(raw)
+    except ValueError as exc:
+        raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None

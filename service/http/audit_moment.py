@@ -1,0 +1,50 @@
+"""Point-in-time reads for the settings GET routes: ``as_of=<UTC time>`` or ``at_position=<N>``.
+
+The routes add these two query parameters and hand over to the functions here when one is given; the answer has
+the same shape as the live one, folded from the events up to that moment (``service.audit``). They need the
+``audit`` scope (``service.auth``), and carry no ETag: a past state cannot be a precondition for a change.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from litestar import Response
+from litestar.concurrency import sync_to_thread
+from litestar.params import QueryParameter
+
+from service import audit
+from service.container import Container
+from service.errors import EndpointNotFoundError
+from service.http.schemas import EndpointOut, ProviderSettings
+from service.queries import get_endpoint, get_provider_settings
+
+AsOf = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=64,
+        description="Scope audit. The state at this time (ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone)",
+    ),
+]
+AtPosition = Annotated[
+    int | None,
+    QueryParameter(ge=0, description="Scope audit. The state after the event at this store position"),
+]
+
+
+async def past_settings(container: Container, moment: audit.Moment) -> audit.PastReadModel:
+    return await sync_to_thread(audit.settings_at, container.app, moment)
+
+
+async def past_endpoint(container: Container, endpoint_id: UUID, moment: audit.Moment) -> Response[EndpointOut]:
+    past = await sync_to_thread(audit.endpoint_at, container.app, endpoint_id, moment)
+    endpoint = get_endpoint(past, endpoint_id)  # type: ignore[arg-type]
+    if endpoint is None:
+        raise EndpointNotFoundError(f"endpoint {endpoint_id} did not exist at that moment")
+    return Response(endpoint)
+
+
+async def past_provider(container: Container, moment: audit.Moment) -> Response[ProviderSettings]:
+    past = await sync_to_thread(audit.provider_at, container.app, moment)
+    return Response(get_provider_settings(past))  # type: ignore[arg-type]
