@@ -29,7 +29,7 @@ from projections.settings import evolve
 from service.application import SettingsApplication
 from service.nats_link import NatsLink
 from service.publication import Publication, advance, all_routes, public_provider
-from service.read_model import EventDecoder
+from service.read_model import EventDecoder, gc_paused
 from service.relay_lease import RelayLease
 
 log = logging.getLogger("telephony_settings.relay")
@@ -223,6 +223,10 @@ class Relay:
             await self._idle(js)
 
     def _fold_until(self, position: int) -> SettingsView:
+        with gc_paused():  # a bulk fold: see service.read_model.gc_paused
+            return self._fold_until_unpaused(position)
+
+    def _fold_until_unpaused(self, position: int) -> SettingsView:
         view = SettingsView()
         while view.position < position:
             batch = self._app.recorder.select_notifications(
