@@ -12,7 +12,9 @@ def summarise(path: str, top: int = 25, match: str | None = None) -> str:
     inclusive: collections.Counter[str] = collections.Counter()
     own: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in open(path):
+    with open(path) as lines:
+        text = lines.read().splitlines()
+    for line in text:
         stack, _, count_text = line.rstrip("\n").rpartition(" ")
         if not stack:
             continue
