@@ -209,7 +209,9 @@ def _check_event(
         return Problem(where, f"comes after v{previous_version} of its aggregate: the event was reordered or copied")
     if version > previous_version + 1:
         missing = f"v{previous_version + 1}" + (f"-v{version - 1}" if version - 1 > previous_version + 1 else "")
-        return Problem(where, f"follows v{previous_version}: {missing} of this aggregate is missing (deleted)")
+        return Problem(
+            where, f"follows v{previous_version}: {missing} of this aggregate is missing here (deleted, or moved)"
+        )
     expected = link(previous_hash, notification.originator_id, version, notification.topic, payload)
     if chain_hash != expected:
         return Problem(where, "its hash does not match its content and predecessor: the event was modified or forged")

@@ -189,7 +189,7 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
     except InvalidSettingsError as exc:
         raise click.BadParameter(exc.detail, param_hint="--until") from None
     app = _open_store(data_dir)
-    out = click.get_binary_stream("stdout")
+    out = sys.stdout.buffer
     encoder = msgspec.json.Encoder()
     buffer = bytearray()
     try:
