@@ -215,8 +215,10 @@ class Relay:
                 if publication is not None:
                     await self._deliver(js, bucket, publication)
                 self.position = notification.id
-            if notifications:
-                continue
+            if len(notifications) == BATCH_SIZE:
+                continue  # more may be waiting
+            # Caught up as of that read: anything committed since has woken us (``wake``), so ``_idle`` returns at
+            # once for it; no second, empty read per wake-up.
             if stale_keys is not None:
                 await self._delete_stale(bucket, view, stale_keys)
                 stale_keys = None
