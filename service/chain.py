@@ -17,7 +17,7 @@ read. No extra aggregate read per save. Heads enter the cache only from events r
 (``ChainedEventStore``), so a lost race leaves no wrong head.
 
 **Checkpoints.** A chain alone cannot show that an aggregate's *last* event was deleted, or that events of different
-aggregates swapped positions. ``write_checkpoints`` appends ``AuditCheckpoint`` events (in their own table, not in the
+aggregates swapped positions. ``Checkpoints.write`` appends ``AuditCheckpoint`` events (in their own table, not in the
 notification log) that each seal a range of positions: their ``digest`` chains the previous checkpoint's digest
 with the position, aggregate id, version and chain hash of every event in the range. The service writes one shortly
 after its commits (``Checkpointer``) and one when it stops. ``service.audit_verify`` checks both.
