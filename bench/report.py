@@ -24,10 +24,14 @@ def render_table(rows: Sequence[Any]) -> str:
 
 def render_markdown(rows: Sequence[Any], meta: dict[str, Any]) -> str:
     machine = meta["machine"]
+
+    def load(values: object) -> str:
+        return " ".join(f"{v:.2f}" for v in values) if isinstance(values, list | tuple) else str(values)
+
     out = [
         f"Run: {meta['date']}; `{meta['command']}`; {machine['cores']} cores, {machine['memory_gb']} GB "
-        f"({machine['cpu']}); Python {machine['python']}; load average before {machine['load_average']}, "
-        f"after {meta.get('load_average_after')}; {meta.get('seconds')} s; generator {meta['generator']}.",
+        f"({machine['cpu']}); Python {machine['python']}; load average before {load(machine['load_average'])}, "
+        f"after {load(meta.get('load_average_after'))}; {meta.get('seconds')} s; generator {meta['generator']}.",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
