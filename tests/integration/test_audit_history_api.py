@@ -252,6 +252,7 @@ def test_history_and_past_states_need_the_audit_scope(client: TestClient) -> Non
         f"{endpoint_url(endpoint_id)}?at_position=100",
     ]
     for url in audited:
+        assert client.get(url, headers={"Authorization": ""}).status_code == 401, url
         denied = client.get(url, headers=as_("alice"))
         assert denied.status_code == 403, url
         assert "audit" in denied.json()["detail"]
