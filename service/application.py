@@ -33,7 +33,7 @@ from service.conditions import (
     provider_etag,
 )
 from service.domain import Actor, NewEndpoint, PhoneNumberIndex
-from service.errors import ConcurrentChangeError
+from service.errors import ConcurrentChangeError, SettingsError
 
 S = TypeVar("S")
 MAX_ATTEMPTS = 50
@@ -217,7 +217,15 @@ class SettingsApplication(Application[UUID]):
                 record = self.idempotency_record(idempotency)
                 if record is not None:
                     return Receipt.of_record(record)
-            new_events, receipt = attempt()
+            try:
+                new_events, receipt = attempt()
+            except SettingsError:
+                # A concurrent request with the same key may have committed between our look-up and the decision
+                # (then its change is why this one fails, e.g. 409 on its number): answer with its receipt.
+                record = self.idempotency_record(idempotency) if idempotency is not None else None
+                if record is not None:
+                    return Receipt.of_record(record)
+                raise
             if idempotency is not None:
                 new_events = [*new_events, self._idempotency_event(idempotency, receipt, actor)]
             if not new_events:
