@@ -135,8 +135,10 @@ def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str
     return "read"
 
 
-def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Litestar guard: 401 without a known key, 403 without the route's scope; records the key's name as actor."""
+async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Litestar guard: 401 without a known key, 403 without the route's scope; records the key's name as actor.
+
+    Async because it does no I/O: a sync guard would cost every request a hop to a worker thread."""
     needed = required_scope(connection, handler)
     if needed is None:
         return
