@@ -115,6 +115,9 @@ class ChainMapper(Mapper[UUID]):
         self._pending = threading.local()  # the heads of the insert this thread is preparing
         self.recorder: AggregateRecorder | None = None
         """Where a chain head missing from the cache is read (set by the application once it has a recorder)."""
+        self.remember_heads = True
+        """Whether events read update the head cache; off for copies that only fold the log (read model, relay):
+        a rebuild would otherwise fill the cache with every aggregate, for nothing (a fifth of the decoding)."""
 
     def to_stored_event(self, domain_event: DomainEvent) -> StoredEvent:  # type: ignore[override]
         stored = super().to_stored_event(domain_event)
@@ -131,7 +134,8 @@ class ChainMapper(Mapper[UUID]):
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEvent:  # type: ignore[override]
         chain_hash, payload = unseal(stored_event.state)
         if chain_hash is not None:
-            self._remember(stored_event.originator_id, stored_event.originator_version, chain_hash)
+            if self.remember_heads:
+                self._remember(stored_event.originator_id, stored_event.originator_version, chain_hash)
             stored_event = StoredEvent(
                 originator_id=stored_event.originator_id,
                 originator_version=stored_event.originator_version,

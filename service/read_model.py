@@ -40,6 +40,7 @@ from eventsourcing.utils import resolve_topic
 
 from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS, evolve
+from service.chain import ChainMapper, unseal
 
 BATCH_SIZE = 1000
 
@@ -130,8 +131,14 @@ class EventDecoder:
             # A shallow copy: the same mapper (class, cipher, compressor and any state it keeps), reading with msgspec.
             mapper = copy.copy(mapper)
             mapper.transcoder = MsgspecJSONReader(app.mapper.transcoder)
-            if type(mapper) is Mapper and mapper.cipher is None and mapper.compressor is None:
-                self._read = mapper.transcoder.decode
+            if isinstance(mapper, ChainMapper):
+                mapper.remember_heads = False  # folding the log needs no chain heads (only commands do)
+            if mapper.cipher is None and mapper.compressor is None:
+                if type(mapper) is Mapper:
+                    self._read = mapper.transcoder.decode
+                elif type(mapper) is ChainMapper:
+                    decode = mapper.transcoder.decode
+                    self._read = lambda state: decode(unseal(state)[1])
         self._mapper_to_domain_event = mapper.to_domain_event
         self.to_domain_event = self._plain_to_domain_event if self._read is not None else mapper.to_domain_event
         self._consumed: dict[str, bool] = {}
