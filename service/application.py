@@ -234,7 +234,8 @@ class SettingsApplication(Application[UUID]):
                 recordings = self.save(*new_events)
             except IntegrityError:
                 continue  # someone else appended first (or recorded this key): reload and decide again
-            return replace(receipt, position=recordings[-1].notification.id)
+            saved = tuple((r.notification.id, r.domain_event) for r in recordings)
+            return replace(receipt, position=saved[-1][0], saved=saved)
         raise ConcurrentChangeError("too many concurrent changes to the same settings; try again")
 
     @staticmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -106,6 +106,8 @@ class Receipt:
     provider_version: int
     position: int | None = None  # of the last stored event; None when nothing was stored
     replayed: bool = False
+    saved: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
+    """(position, event) of every event stored: the read model can fold them without reading them back."""
 
     @classmethod
     def of_record(cls, record: IdempotencyKeyUsed) -> Receipt:

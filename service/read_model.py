@@ -233,6 +233,25 @@ class ReadModel:
         with self._view_lock:
             yield self._view
 
+    def follow(self, saved: Sequence[tuple[int, object]], until: int | None) -> int:
+        """Bring the view up to ``until``, after a command of this process saved ``saved`` (position, event).
+
+        When the saved events directly follow the view, nothing else can lie between them (the store assigns
+        positions in commit order), so they are folded as they are, without reading back what was just written;
+        otherwise (another process wrote in between, a gap in the positions) this is ``catch_up(until)``.
+        """
+        if until is None or self._view.position >= until:
+            return self._view.position
+        if saved and all(position == saved[0][0] + i for i, (position, _) in enumerate(saved)):
+            with self._catch_up_lock:
+                if self._view.position == saved[0][0] - 1:
+                    with self._view_lock:
+                        view = self._view
+                        for position, event in saved:
+                            evolve(view, event, position)
+                    return self._view.position
+        return self.catch_up(until)
+
     def catch_up(self, until: int | None = None) -> int:
         """Fold every stored event not yet folded; with ``until``, return as soon as that position is reached."""
         if until is not None and self._view.position >= until:

@@ -83,8 +83,7 @@ def endpoint_reply(container: Container, receipt: Receipt, conditions: Condition
     An idempotent command answers from the store at the versions it recorded, so its first response and every
     replay are the same; otherwise from the read model, once it has caught up with the command.
     """
-    if receipt.position is not None:
-        container.read_model.catch_up(until=receipt.position)
+    container.read_model.follow(receipt.saved, receipt.position)
     if receipt.status == 204:
         return None, _headers(None, receipt)
     if conditions.idempotency is not None:
@@ -103,8 +102,7 @@ def endpoint_reply(container: Container, receipt: Receipt, conditions: Condition
 
 
 def provider_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
-    if receipt.position is not None:
-        container.read_model.catch_up(until=receipt.position)
+    container.read_model.follow(receipt.saved, receipt.position)
     if conditions.idempotency is not None:
         view = container.app.provider_at(receipt.resource_version)
         return present_provider(view.config), _headers(provider_etag(receipt.resource_version), receipt)
