@@ -87,9 +87,7 @@ def test_fifty_simultaneous_posts_of_one_number_in_several_spellings_give_one_20
     assert len(_created_for(container, "+919876543210")) == 1
 
 
-def test_fifty_simultaneous_updates_of_one_endpoint_all_take_effect(
-    client: TestClient, container: Container
-) -> None:
+def test_fifty_simultaneous_updates_of_one_endpoint_all_take_effect(client: TestClient, container: Container) -> None:
     configure(client, TWILIO)
     created = create(client, phone_number="+15551234567", provider="twilio", inbound_agent_name="agent-start")
     url = endpoint_url(created["id"])
