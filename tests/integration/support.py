@@ -6,13 +6,18 @@ The seed's examples themselves are in ``tests.seed``.
 from __future__ import annotations
 
 import re
-from typing import Any
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from uuid import UUID
 
 from litestar.testing import TestClient
 
 from service.container import Container
 from tests.seed import SEED_DEFAULTS
+
+T = TypeVar("T")
 
 TELEPHONY = "/api/settings/telephony"
 ENDPOINTS = "/api/settings/endpoints"
@@ -86,3 +91,18 @@ def assert_error(response: Any, status: int) -> dict[str, Any]:
     assert isinstance(body["detail"], str)
     assert body["detail"]
     return body
+
+
+def all_at_once(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
+    """Run ``work(0..count-1)`` on ``count`` threads released together; results or exceptions, in order."""
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> T | BaseException:
+        barrier.wait(timeout=10)
+        try:
+            return work(i)
+        except Exception as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))

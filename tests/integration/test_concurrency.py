@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 from litestar.testing import TestClient
 
@@ -16,6 +13,7 @@ from service.errors import DuplicatePhoneNumberError
 from tests.integration.support import (
     ENDPOINTS,
     TELEPHONY,
+    all_at_once,
     configure,
     create,
     endpoint_url,
@@ -24,24 +22,8 @@ from tests.integration.support import (
 )
 from tests.seed import TWILIO
 
-T = TypeVar("T")
 WRITERS = 50
 SPELLINGS = ["+919876543210", "+91 98765 43210", "+91-98765-43210", "+91.98765.43210", "+91 (98765) 43210"]
-
-
-def _all_at_once(count: int, work: Callable[[int], T]) -> list[T | BaseException]:
-    """Run ``work(0..count-1)`` on ``count`` threads released together; results or exceptions, in order."""
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> T | BaseException:
-        barrier.wait(timeout=10)
-        try:
-            return work(i)
-        except Exception as exc:
-            return exc
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def _created_for(container: Container, e164: str) -> list[Any]:
@@ -55,7 +37,7 @@ def test_fifty_simultaneous_creations_of_one_number_on_the_write_side_let_exactl
         command = NewEndpoint(phone_number="+919876543210", provider="exotel", label=f"writer {i}")
         return container.app.create_endpoint(command, Actor(request_id=f"writer-{i}"))
 
-    results = _all_at_once(WRITERS, create_one)
+    results = all_at_once(WRITERS, create_one)
 
     winners = [r for r in results if not isinstance(r, BaseException)]
     losers = [r for r in results if isinstance(r, BaseException)]
@@ -76,7 +58,7 @@ def test_fifty_simultaneous_posts_of_one_number_in_several_spellings_give_one_20
     def post(i: int) -> Any:
         return client.post(ENDPOINTS, json={"phone_number": SPELLINGS[i % len(SPELLINGS)], "provider": "exotel"})
 
-    responses = _all_at_once(WRITERS, post)
+    responses = all_at_once(WRITERS, post)
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * (WRITERS - 1)
@@ -98,7 +80,7 @@ def test_fifty_simultaneous_updates_of_one_endpoint_all_take_effect(client: Test
             return client.put(url, json={"is_active": False})
         return client.put(url, json={fields[i % 3]: f"value-{i}"})
 
-    responses = _all_at_once(WRITERS, update)
+    responses = all_at_once(WRITERS, update)
 
     assert [r.status_code for r in responses] == [200] * WRITERS, [r.text for r in responses if r.status_code != 200]
     updates = [
@@ -144,7 +126,7 @@ def test_simultaneous_updates_of_different_provider_fields_all_take_effect(
         {"public_base_url": "https://voice.example.org"},
     ]
 
-    responses = _all_at_once(len(changes), lambda i: client.put(TELEPHONY, json=changes[i]))
+    responses = all_at_once(len(changes), lambda i: client.put(TELEPHONY, json=changes[i]))
 
     assert [r.status_code for r in responses] == [200] * len(changes), [r.text for r in responses]
     expected = expected_view(TWILIO, *changes)

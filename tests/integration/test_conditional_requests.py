@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -13,21 +11,19 @@ from events import EndpointCreated, EndpointDeleted, EndpointUpdated, Idempotenc
 from service.container import Container
 from service.settings import Settings
 from tests.clients import api_client
-from tests.integration.support import ENDPOINTS, TELEPHONY, configure, create, endpoint_url, head, stored_events
+from tests.integration.support import (
+    ENDPOINTS,
+    TELEPHONY,
+    all_at_once,
+    configure,
+    create,
+    endpoint_url,
+    head,
+    stored_events,
+)
 from tests.seed import TWILIO
 
 NEW_ENDPOINT = {"phone_number": "+15551234567", "provider": "twilio", "inbound_agent_name": "support-agent"}
-
-
-def _together(count: int, work: Any) -> list[Any]:
-    barrier = threading.Barrier(count)
-
-    def run(i: int) -> Any:
-        barrier.wait(timeout=10)
-        return work(i)
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def _of_type(container: Container, kind: type) -> list[Any]:
@@ -155,7 +151,7 @@ def test_fifty_simultaneous_puts_with_one_etag_let_exactly_one_through(
     url = endpoint_url(created.json()["id"])
     etag = created.headers["etag"]
 
-    responses = _together(50, lambda i: client.put(url, json={"label": f"writer-{i}"}, headers={"If-Match": etag}))
+    responses = all_at_once(50, lambda i: client.put(url, json={"label": f"writer-{i}"}, headers={"If-Match": etag}))
 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200] + [412] * 49
@@ -295,7 +291,7 @@ def test_fifty_simultaneous_posts_with_one_key_create_one_endpoint_and_all_get_i
     configure(client, TWILIO)
     key = {"Idempotency-Key": "one-shot"}
 
-    responses = _together(50, lambda i: client.post(ENDPOINTS, json=NEW_ENDPOINT, headers=key))
+    responses = all_at_once(50, lambda i: client.post(ENDPOINTS, json=NEW_ENDPOINT, headers=key))
 
     assert [r.status_code for r in responses] == [201] * 50, {r.status_code: r.text for r in responses}
     assert len({r.json()["id"] for r in responses}) == 1
