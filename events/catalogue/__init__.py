@@ -6,8 +6,10 @@ Regenerate after changing ``events/wire.py``:  ``python -m events.catalogue``
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -23,10 +25,27 @@ BODIES: dict[str, type[msgspec.Struct]] = {
 }
 
 
+def normalised(schema: Any) -> Any:
+    """``schema`` with every docstring-derived ``description`` in ``inspect.cleandoc`` form.
+
+    msgspec copies docstrings into descriptions, and its releases differ in how they dedent them (0.22 kept the
+    indentation of a docstring's later lines, 0.23 strips it): the committed files must not depend on which one
+    is installed.
+    """
+    if isinstance(schema, dict):
+        return {
+            key: inspect.cleandoc(value) if key == "description" and isinstance(value, str) else normalised(value)
+            for key, value in schema.items()
+        }
+    if isinstance(schema, list):
+        return [normalised(item) for item in schema]
+    return schema
+
+
 def schemas() -> dict[str, str]:
     """File name -> JSON Schema text, one per published body."""
     return {
-        f"{name}.schema.json": json.dumps(msgspec.json.schema(body), indent=2, sort_keys=True) + "\n"
+        f"{name}.schema.json": json.dumps(normalised(msgspec.json.schema(body)), indent=2, sort_keys=True) + "\n"
         for name, body in BODIES.items()
     }
 

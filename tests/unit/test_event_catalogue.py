@@ -33,3 +33,25 @@ def test_catalogue_names_every_subject_and_header() -> None:
         ".deleted",
     ):
         assert fragment in text
+
+
+def test_descriptions_do_not_depend_on_how_msgspec_dedents_docstrings() -> None:
+    # msgspec 0.22 kept the indentation of a docstring's later lines in "description"; 0.23 strips it.
+    as_022 = {"$defs": {"Body": {"description": "Body of a message.\n\n    ``endpoint`` is the state."}}}
+    as_023 = {"$defs": {"Body": {"description": "Body of a message.\n\n``endpoint`` is the state."}}}
+    assert catalogue.normalised(as_022) == catalogue.normalised(as_023) == as_023
+
+
+def test_committed_descriptions_are_in_normal_form() -> None:
+    def descriptions(node: object) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["description"]] if isinstance(node.get("description"), str) else []
+            return own + [text for value in node.values() for text in descriptions(value)]
+        if isinstance(node, list):
+            return [text for item in node for text in descriptions(item)]
+        return []
+
+    for name in catalogue.BODIES:
+        schema = json.loads((catalogue.HERE / f"{name}.schema.json").read_text())
+        for text in descriptions(schema):
+            assert "\n " not in text, f"{name}: a description keeps docstring indentation: {text!r}"
