@@ -1,10 +1,11 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY events ./events
 COPY projections ./projections
 COPY service ./service
-RUN pip install --no-cache-dir --prefix=/install .
+# constraints.txt pins every dependency (the lock the tests ran with): the image gets what CI tested
+RUN pip install --no-cache-dir --prefix=/install -c constraints.txt .
 
 FROM python:3.11-slim
 RUN useradd --create-home --uid 10001 telephony && mkdir /data && chown telephony /data
