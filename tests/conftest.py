@@ -1,17 +1,20 @@
 """Shared fixtures: storage backends (a real SQLite file; a real PostgreSQL database per test) and API clients.
 
-PostgreSQL comes from ``TELEPHONY_TEST_DATABASE_URL`` (a server where we may CREATE DATABASE), else from
+PostgreSQL comes from ``TELEPHONY_TEST_DATABASE_URL`` (a server where we may CREATE DATABASE), else from a local
+server that answers on the usual defaults (127.0.0.1:5432, user ``$PGUSER``, ``postgres`` or yours), else from
 testcontainers when a Docker engine answers; otherwise the PostgreSQL variants skip with the reason.
 """
 
 from __future__ import annotations
 
+import getpass
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import pytest
 
@@ -30,6 +33,52 @@ def _docker_available() -> bool:
     return True
 
 
+def local_postgres_candidates(environ: dict[str, str] | None = None) -> list[str]:
+    """The usual local defaults, in the order tried: libpq's ``PG*`` variables first, then ``postgres``, then the
+    user running the tests, on ``$PGHOST`` (a host name, not a socket directory) or 127.0.0.1, port 5432."""
+    env = os.environ if environ is None else environ
+    host = env.get("PGHOST", "")
+    host = host if host and not host.startswith("/") else "127.0.0.1"
+    port = env.get("PGPORT") or "5432"
+    password = f":{quote(env['PGPASSWORD'], safe='')}" if env.get("PGPASSWORD") else ""
+    users = dict.fromkeys(user for user in (env.get("PGUSER"), "postgres", _login_name()) if user)
+    return [f"postgresql://{quote(user, safe='')}{password}@{host}:{port}/postgres" for user in users]
+
+
+def _login_name() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+def _port_answers(url: str) -> bool:
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _may_create_databases(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url, connect_timeout=3) as conn:
+            row = conn.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    except psycopg.Error:
+        return False
+    return bool(row and row[0])
+
+
+def find_local_postgres(candidates: list[str]) -> str | None:
+    """The first candidate that answers and lets its user create databases (what the tests do)."""
+    if not candidates or not _port_answers(candidates[0]):
+        return None
+    return next((url for url in candidates if _may_create_databases(url)), None)
+
+
 @pytest.fixture(scope="session")
 def postgres_server_url() -> Iterator[str]:
     """URL of a PostgreSQL server (its maintenance database) on which tests may create databases."""
@@ -37,8 +86,18 @@ def postgres_server_url() -> Iterator[str]:
     if url:
         yield url
         return
+    candidates = local_postgres_candidates()
+    local = find_local_postgres(candidates)
+    if local is not None:
+        yield local
+        return
     if not _docker_available():
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE} or a Docker engine for testcontainers")
+        where = urlsplit(candidates[0]).netloc.rpartition("@")[2]
+        users = ", ".join(str(urlsplit(candidate).username) for candidate in candidates)
+        pytest.skip(
+            f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}, a local server at {where} on which one of the users "
+            f"{users} may create databases, or a Docker engine for testcontainers"
+        )
     from testcontainers.postgres import PostgresContainer
 
     with PostgresContainer("postgres:16-alpine", driver=None) as container:
