@@ -6,7 +6,7 @@ service's GET routes, the relay, a call router's local table and an auditor's re
 """
 
 from projections.endpoints import Endpoint, EndpointsView, evolve_endpoint, inbound_webhook_url
-from projections.provider import ProviderConfig, ProviderView, mask_secret, masked
+from projections.provider import ProviderConfig, ProviderView, looks_masked, mask_secret, masked
 from projections.settings import SettingsView
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "SettingsView",
     "evolve_endpoint",
     "inbound_webhook_url",
+    "looks_masked",
     "mask_secret",
     "masked",
 ]

@@ -59,6 +59,12 @@ def mask_secret(value: str | None) -> str | None:
     return MASK + value[-4:] if len(value) >= 8 else MASK
 
 
+def looks_masked(value: str) -> bool:
+    """Whether ``value`` has the form ``mask_secret`` gives (``"****"`` and at most 4 more characters): a client that
+    sends it back is echoing a read, not setting a secret."""
+    return value.startswith(MASK) and len(value) <= len(MASK) + 4
+
+
 def masked(config: ProviderConfig) -> dict[str, object]:
     """The configuration as every response shows it: the fields of the API reference, secrets masked."""
     return {
