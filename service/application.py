@@ -34,6 +34,7 @@ from service.conditions import (
 )
 from service.domain import Actor, NewEndpoint, PhoneNumberIndex
 from service.errors import ConcurrentChangeError, SettingsError
+from service.ids import AggregateIds
 
 S = TypeVar("S")
 MAX_ATTEMPTS = 50
@@ -46,6 +47,8 @@ class SettingsApplication(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env=dict(env))
+        # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.ids).
+        self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))
         # The provider aggregate gains an event per PUT for ever: keep its folded state and fast-forward it.
         self._provider_cache: ProviderView = provider_projection.INITIAL
         self._provider_lock = threading.Lock()
@@ -83,10 +86,10 @@ class SettingsApplication(Application[UUID]):
         self, command: NewEndpoint, actor: Actor, conditions: Conditions = NO_CONDITIONS
     ) -> Receipt:
         endpoint_id = uuid4()
-        index_id = domain.phone_number_index_id(command.phone_number)
+        index_id = self.ids.phone_number_index(command.phone_number)
 
         def attempt() -> tuple[list[DomainEvent], Receipt]:
-            index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex())
+            index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
             new_events = domain.decide_create_endpoint(endpoint_id, index, command, actor)
             return new_events, Receipt(201, endpoint_id, 1, self._provider_version(conditions))
 
@@ -111,8 +114,8 @@ class SettingsApplication(Application[UUID]):
             endpoint = self._checked_endpoint(endpoint_id, conditions)
             index = PhoneNumberIndex()
             if endpoint is not None:
-                index_id = domain.phone_number_index_id(endpoint.phone_number)
-                index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex())
+                index_id = self.ids.phone_number_index(endpoint.phone_number)
+                index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
             new_events = domain.decide_delete_endpoint(endpoint_id, endpoint, index, actor)
             return new_events, Receipt(204, endpoint_id, new_events[0].originator_version, 0)
 
@@ -186,7 +189,7 @@ class SettingsApplication(Application[UUID]):
 
     def idempotency_record(self, request: IdempotencyRequest) -> IdempotencyKeyUsed | None:
         """The record of ``request``'s key, or None when the key is new; 422 if it was used for another request."""
-        records = list(self.events.get(request.aggregate_id, limit=1))
+        records = list(self.events.get(self.ids.idempotency(request.actor, request.key), limit=1))
         if not records:
             return None
         record = records[0]
@@ -238,10 +241,9 @@ class SettingsApplication(Application[UUID]):
             return replace(receipt, position=saved[-1][0], saved=saved)
         raise ConcurrentChangeError("too many concurrent changes to the same settings; try again")
 
-    @staticmethod
-    def _idempotency_event(request: IdempotencyRequest, receipt: Receipt, actor: Actor) -> IdempotencyKeyUsed:
+    def _idempotency_event(self, request: IdempotencyRequest, receipt: Receipt, actor: Actor) -> IdempotencyKeyUsed:
         return IdempotencyKeyUsed(
-            originator_id=request.aggregate_id,
+            originator_id=self.ids.idempotency(request.actor, request.key),
             originator_version=1,
             timestamp=DomainEvent.create_timestamp(),
             actor=actor.name,

@@ -36,7 +36,6 @@ from events import (
 )
 from projections import SettingsView, mask_secret
 from projections.settings import evolve
-from service.domain import phone_number_index_id
 from service.errors import FieldError, InvalidSettingsError
 
 BATCH_SIZE = 1000
@@ -228,7 +227,7 @@ def _aggregates_of(app: Any, where: AuditFilter) -> list[UUID] | None:
     if where.aggregate_id is not None:
         candidates = {where.aggregate_id}
     if where.phone_number is not None:
-        claims = app.events.get(phone_number_index_id(where.phone_number))
+        claims = app.events.get(app.ids.phone_number_index(where.phone_number))
         holders = {event.endpoint_id for event in claims if isinstance(event, PhoneNumberClaimed)}
         holders.add(SETTINGS_ID)  # the provider's own phone numbers
         candidates = holders if candidates is None else candidates & holders
@@ -293,11 +292,10 @@ class Moment:
 
 
 def parse_moment(as_of: str | None, at_position: int | None) -> Moment | None:
-    """The moment a query names (``None``: now, the live read model); a 422 for a bad or doubled one."""
+    """The moment a query names (``None``: now, the live read model); a 422 for a malformed one. With both, the
+    earlier: the events up to the position that occurred at or before the time (``Moment.includes``)."""
     if as_of is None and at_position is None:
         return None
-    if as_of is not None and at_position is not None:
-        raise InvalidSettingsError([FieldError("as_of", "give as_of or at_position, not both")])
     return Moment(position=at_position, as_of=parse_time("as_of", as_of))
 
 

@@ -12,13 +12,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from events import IdempotencyKeyUsed
 from service.errors import SettingsError
 
-IDEMPOTENCY_NAMESPACE = uuid5(NAMESPACE_URL, "urn:telephony-settings:idempotency-key")
-_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")  # printable ASCII, no spaces, as the IETF draft's examples
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII, no spaces, as the IETF draft's examples
+_VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN.removesuffix("$") + r"\Z")
 
 
 class PreconditionFailedError(SettingsError):
@@ -69,10 +69,6 @@ class IdempotencyRequest:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(f"{method} {route}\n{canonical}".encode()).hexdigest()
         return cls(actor=actor, key=key, fingerprint=digest)
-
-    @property
-    def aggregate_id(self) -> UUID:
-        return uuid5(IDEMPOTENCY_NAMESPACE, f"{self.actor}\n{self.key}")
 
 
 @dataclass(frozen=True)

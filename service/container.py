@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from service.application import SettingsApplication
 from service.nats_link import NatsLink
 from service.read_model import ReadModel
+from service.rekey import PublicIdsError, check_ids_keyed
 from service.relay import Relay
 from service.settings import Settings
 
@@ -33,8 +34,9 @@ class StoreKeyError(Exception):
     """The stored events cannot be read with the configured cipher key (or lack of one). Nothing was changed."""
 
 
-def check_store_readable(app: SettingsApplication, encrypted: bool) -> None:
-    """Decode the first stored event before anything else happens, to fail clearly on a wrong or missing key."""
+def check_store_readable(app: SettingsApplication, encrypted: bool, public_ids_allowed: bool = False) -> None:
+    """Decode the first stored event before anything else happens, to fail clearly on a wrong or missing key; and
+    refuse an encrypted store whose derived ids are still public (unless migrating it: ``public_ids_allowed``)."""
     first = app.recorder.select_notifications(start=None, limit=1)
     if not first:
         return
@@ -50,6 +52,11 @@ def check_store_readable(app: SettingsApplication, encrypted: bool) -> None:
             "the stored events cannot be read: the store is encrypted, set TELEPHONY_CIPHER_KEY to its key. "
             "Nothing was changed."
         ) from None
+    if encrypted and not public_ids_allowed:
+        try:
+            check_ids_keyed(app)
+        except PublicIdsError as exc:
+            raise StoreKeyError(str(exc)) from None
 
 
 def build_container(settings: Settings) -> Container:

@@ -7,9 +7,9 @@ concurrency. Nothing here does I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 import msgspec
 from eventsourcing.domain import DomainEvent
@@ -26,7 +26,7 @@ from events import (
     PhoneNumberReleased,
     ProviderUpdated,
 )
-from projections import Endpoint, ProviderConfig, ProviderView, mask_secret
+from projections import Endpoint, ProviderConfig, ProviderView, looks_masked, mask_secret
 from service import rules
 from service.errors import (
     DuplicatePhoneNumberError,
@@ -34,8 +34,13 @@ from service.errors import (
     FieldError,
     InvalidSettingsError,
 )
+from service.ids import PHONE_NUMBER_NAMESPACE as PHONE_NUMBER_NAMESPACE  # re-exported
+from service.ids import public_phone_number_index_id
 
-PHONE_NUMBER_NAMESPACE = uuid5(NAMESPACE_URL, "urn:telephony-settings:phone-number")
+STALE_MASK = (
+    "is a masked value that is not the mask of the current secret (it changed since it was read): send the "
+    "secret itself, or leave the field out to keep the current one"
+)
 
 REQUIRED_CREDENTIALS = {
     "twilio": ("twilio_account_sid", "twilio_auth_token"),
@@ -64,21 +69,29 @@ class NewEndpoint:
 
 @dataclass(frozen=True)
 class PhoneNumberIndex:
-    """Which endpoint holds a phone number; ``version`` is the index aggregate's, 0 before its first event."""
+    """Which endpoint holds a phone number; ``version`` is the index aggregate's, 0 before its first event.
+
+    ``id`` is the index aggregate's id as this store derives it (``service.ids``: keyed when the store is encrypted);
+    ``None`` means the public id of the number.
+    """
 
     endpoint_id: UUID | None = None
     version: int = 0
+    id: UUID | None = None
+
+    def aggregate_id(self, e164: str) -> UUID:
+        return self.id if self.id is not None else public_phone_number_index_id(e164)
 
 
-def phone_number_index_id(e164: str) -> UUID:
-    return uuid5(PHONE_NUMBER_NAMESPACE, e164)
+phone_number_index_id = public_phone_number_index_id
+"""The public index id of a number (an unencrypted store's); ``SettingsApplication.ids`` gives the store's own."""
 
 
 def evolve_index(index: PhoneNumberIndex, event: object) -> PhoneNumberIndex:
     if isinstance(event, PhoneNumberClaimed):
-        return PhoneNumberIndex(endpoint_id=event.endpoint_id, version=event.originator_version)
+        return replace(index, endpoint_id=event.endpoint_id, version=event.originator_version)
     if isinstance(event, PhoneNumberReleased):
-        return PhoneNumberIndex(endpoint_id=None, version=event.originator_version)
+        return replace(index, endpoint_id=None, version=event.originator_version)
     return index
 
 
@@ -105,7 +118,7 @@ def decide_create_endpoint(
             **stamp,
         ),
         PhoneNumberClaimed(
-            originator_id=phone_number_index_id(command.phone_number),
+            originator_id=index.aggregate_id(command.phone_number),
             originator_version=index.version + 1,
             phone_number=command.phone_number,
             endpoint_id=endpoint_id,
@@ -150,7 +163,7 @@ def decide_delete_endpoint(
             **stamp,
         ),
         PhoneNumberReleased(
-            originator_id=phone_number_index_id(endpoint.phone_number),
+            originator_id=index.aggregate_id(endpoint.phone_number),
             originator_version=index.version + 1,
             phone_number=endpoint.phone_number,
             endpoint_id=endpoint.id,
@@ -162,16 +175,23 @@ def decide_delete_endpoint(
 def decide_update_provider(current: ProviderView, patch: dict[str, Any], actor: Actor) -> list[DomainEvent]:
     """Merge ``patch`` (validated field by field) into the configuration and check the result as a whole.
 
-    A secret sent back exactly as it is shown masked keeps the stored secret, so a client can PUT what it GOT.
+    A secret sent back exactly as it is shown masked keeps the stored secret, so a client can PUT what it GOT. Any
+    other value in the masked form is refused: it is a read of an older (or absent) secret sent back, and storing it
+    would replace the real secret with its own mask.
     """
     config = current.config
     changes: dict[str, Any] = {}
+    stale_masks = []
     for name, value in patch.items():
         stored = getattr(config, name)
-        if name in SECRET_FIELDS and value is not None and stored is not None and value == mask_secret(stored):
+        if name in SECRET_FIELDS and isinstance(value, str) and looks_masked(value):
+            if stored is None or value != mask_secret(stored):
+                stale_masks.append(FieldError(name, STALE_MASK))
             continue
         if value != stored:
             changes[name] = value
+    if stale_masks:
+        raise InvalidSettingsError(stale_masks)
     merged = msgspec.structs.replace(config, **changes)
     problems = missing_settings(merged)
     if problems:
@@ -225,6 +245,7 @@ def _normalise_provider_field(name: str, value: Any) -> Any:
         value = value.strip()
         if not value:
             raise ValueError("must not be empty (send null to clear it)")
+        return rules.no_control_characters(value)
     return value
 
 
