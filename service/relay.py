@@ -86,14 +86,15 @@ async def ensure_bucket(js: JetStreamContext) -> tuple[KeyValue, bool]:
         return bucket, True
 
 
-async def published_position(js: JetStreamContext) -> tuple[int, int]:
-    """(store position of the last message in the stream, its stream sequence); (0, 0) when empty."""
+async def published_position(js: JetStreamContext) -> tuple[int, int, str | None]:
+    """(store position of the last message in the stream, its stream sequence, its message id); (0, 0, None) when
+    the stream is empty."""
     info = await js.stream_info(wire.STREAM)
     if info.state.messages == 0:
-        return 0, 0
+        return 0, 0, None
     message = await js.get_msg(wire.STREAM, seq=info.state.last_seq)
     headers = message.headers or {}
-    return int(headers.get(wire.HEADER_POSITION, 0)), info.state.last_seq
+    return int(headers.get(wire.HEADER_POSITION, 0)), info.state.last_seq, headers.get(wire.HEADER_MSG_ID)
 
 
 class Relay:
@@ -182,11 +183,21 @@ class Relay:
         js = client.jetstream(timeout=PUBLISH_TIMEOUT)
         stream_created = await ensure_stream(js)
         bucket, bucket_created = await ensure_bucket(js)
-        position, self._last_seq = await published_position(js)
+        position, self._last_seq, last_id = await published_position(js)
         head = await asyncio.to_thread(self._app.recorder.max_notification_id) or 0
         if position > head:
             log.warning(
                 "stream is ahead of the store (position %d > %d): publishing the store from its start", position, head
+            )
+            position = 0
+        elif position and not await asyncio.to_thread(self._stored_at, position, last_id):
+            # A stream written from another store (a new data dir or database on the same NATS): its positions say
+            # nothing about this store, whose events would otherwise be skipped up to there.
+            log.warning(
+                "the stream's last message (%s at position %d) is not this store's event there: publishing the store "
+                "from its start",
+                last_id,
+                position,
             )
             position = 0
         view = await asyncio.to_thread(self._fold_until, position)
@@ -223,6 +234,15 @@ class Relay:
                 await self._delete_stale(bucket, view, stale_keys)
                 stale_keys = None
             await self._idle(js)
+
+    def _stored_at(self, position: int, message_id: str | None) -> bool:
+        """Whether this store's event at ``position`` is the one published as ``message_id`` (``<id>:<version>``)."""
+        found = self._app.recorder.select_notifications(start=position, limit=1)
+        return (
+            bool(found)
+            and found[0].id == position
+            and message_id == (f"{found[0].originator_id}:{found[0].originator_version}")
+        )
 
     def _fold_until(self, position: int) -> SettingsView:
         with gc_paused():  # a bulk fold: see service.read_model.gc_paused

@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -88,3 +89,93 @@ def test_watch_prints_route_changes_live_from_the_embedded_nats(service: Service
 
     service.stop()
     assert not url_file.exists()  # the embedded nats-server stopped with the service
+
+
+def test_watch_follows_a_restarted_service_and_says_when_it_lost_it(service: ServiceProcess, api: httpx.Client) -> None:
+    assert service.data_dir is not None
+    url_file = service.data_dir / "nats" / "url"
+    first_url = url_file.read_text().strip()
+    watcher = subprocess.Popen(
+        [*watch_command(), "--data-dir", str(service.data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=service_environment(),
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    notes: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(watcher.stderr, notes), daemon=True).start()
+    try:
+        next_note(notes, "# watching")
+        service.restart()  # the embedded nats-server stops and starts with it
+
+        assert url_file.read_text().strip() == first_url  # the same address for the same data dir
+        assert "kept for this data dir" in service.output()
+        next_note(notes, "# disconnected from")
+        assert service.http is not None
+        service.http.post(
+            "/api/settings/endpoints", json={"phone_number": "+15552220011", "provider": "twilio"}
+        ).raise_for_status()
+        assert next_change(lines, "routes.15552220011")["value"]["phone_number"] == "+15552220011"
+        next_note(notes, "again: routes are current")
+    finally:
+        os.killpg(watcher.pid, signal.SIGTERM)
+        watcher.wait(timeout=10)
+
+
+def test_watch_finds_the_embedded_server_at_a_new_address_when_its_port_was_taken(
+    service: ServiceProcess, api: httpx.Client
+) -> None:
+    assert service.data_dir is not None
+    url_file = service.data_dir / "nats" / "url"
+    old_port = int(url_file.read_text().strip().rsplit(":", 1)[1])
+    watcher = subprocess.Popen(
+        [*watch_command(), "--data-dir", str(service.data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=service_environment(),
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    notes: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(watcher.stderr, notes), daemon=True).start()
+    squatter = socket.socket()
+    try:
+        next_note(notes, "# watching")
+        service.stop()
+        next_note(notes, "# disconnected from")
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the old server's closed connections linger
+        squatter.bind(("127.0.0.1", old_port))  # another program takes the port while the service is down
+        squatter.listen()
+        service.start()
+
+        new_url = url_file.read_text().strip()
+        assert not new_url.endswith(f":{old_port}")
+        assert "is taken by another program" in service.output()
+        assert service.http is not None
+        service.http.post(
+            "/api/settings/endpoints", json={"phone_number": "+15552220012", "provider": "twilio"}
+        ).raise_for_status()
+        assert next_change(lines, "routes.15552220012")["value"]["phone_number"] == "+15552220012"
+        next_note(notes, f"# connected to {new_url} again")
+    finally:
+        squatter.close()
+        os.killpg(watcher.pid, signal.SIGTERM)
+        watcher.wait(timeout=10)
+
+
+def next_note(notes: queue.Queue[str], fragment: str, timeout: float = 30.0) -> str:
+    """The next line the watcher writes on stderr that contains ``fragment``."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        try:
+            line = notes.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        seen.append(line)
+        if fragment in line:
+            return line
+    raise AssertionError(f"watch wrote no {fragment!r} on stderr within {timeout} s; it wrote {seen}")

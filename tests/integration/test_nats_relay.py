@@ -298,3 +298,27 @@ def test_relay_works_against_both_nats_server_builds(settings, any_nats_server) 
         entries = kv_when(any_nats_server, lambda e: "routes.15553330001" in e, "route")
     assert len(messages) == 2
     assert "provider" in entries
+
+
+def test_a_store_that_meets_another_stores_stream_publishes_all_of_its_own_changes(
+    settings, nats_server, tmp_path
+) -> None:
+    # A first store publishes three changes; then a second store (a new data dir or database, the same NATS) that
+    # already holds more events than the stream's last position starts its relay: the stream's positions are the
+    # first store's, and the second store's changes must all be published, not skipped up to that position.
+    first = replace(settings, data_dir=tmp_path / "first", database_url=None)
+    with running(first, nats_server) as client:
+        for i in range(3):
+            client.post("/api/settings/endpoints", json={"phone_number": f"+1555444{i:04d}", "provider": "twilio"})
+        published(nats_server, 3)
+    with api_client(replace(settings, nats_url="off")) as offline:  # the second store, written before NATS is on
+        own = [
+            offline.post(
+                "/api/settings/endpoints", json={"phone_number": f"+1555333{i:04d}", "provider": "twilio"}
+            ).json()["id"]
+            for i in range(4)
+        ]
+    with running(settings, nats_server):
+        messages = published(nats_server, 3 + 4)
+    published_ids = {json.loads(m.data)["endpoint"]["id"] for m in messages}
+    assert set(own) <= published_ids
