@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import re
 import secrets
@@ -24,6 +25,8 @@ from pathlib import Path
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+
+log = logging.getLogger("telephony_settings.auth")
 
 SCOPES = ("read", "write", "audit", "secrets")
 ALL = "*"
@@ -109,9 +112,16 @@ class KeyRing:
 
 def load_key_ring(configured: str | None, data_dir: Path) -> tuple[KeyRing, str | None]:
     """The configured keys; else those kept in the data dir; else a new admin key (returned once, in clear)."""
-    if configured:
-        return KeyRing(parse_keys(configured)), None
     path = data_dir / KEY_FILE
+    if configured:
+        if path.exists():
+            # Otherwise the admin key printed at first start just stops working, and nothing says why.
+            log.warning(
+                "TELEPHONY_API_KEYS is set, so the keys in %s (e.g. the admin key shown at first start) are ignored "
+                "and get 401; add them to TELEPHONY_API_KEYS to keep them",
+                path,
+            )
+        return KeyRing(parse_keys(configured)), None
     if path.exists():
         return KeyRing(parse_keys(path.read_text().replace("\n", ","))), None
     key = new_key()
@@ -125,6 +135,8 @@ def load_key_ring(configured: str | None, data_dir: Path) -> tuple[KeyRing, str 
 def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str | None:
     if not connection.scope["path"].startswith("/api/"):
         return None  # health, docs and metrics are open
+    if connection.scope.get("method") == "OPTIONS":
+        return None  # which methods a path has is no secret, and a CORS preflight never carries a key
     explicit = handler.opt.get("scope")
     if explicit:
         return str(explicit)

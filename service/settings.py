@@ -19,6 +19,8 @@ KNOWN_VARIABLES = (
     "TELEPHONY_LOG_LEVEL",
     "TELEPHONY_LOG_FORMAT",
     "TELEPHONY_POLL_INTERVAL",
+    "TELEPHONY_HEADER_TIMEOUT",
+    "TELEPHONY_BODY_TIMEOUT",
 )
 
 
@@ -41,14 +43,18 @@ class Settings:
     """``json``, ``console`` or ``auto`` (console in a terminal, JSON otherwise)."""
     poll_interval: float = 1.0
     """Seconds between polls of the store for changes written by other processes."""
+    header_timeout: float = 10.0
+    """Seconds a request may take to send its headers (from its connection, or its first byte on a kept-alive one);
+    then 408 and the connection is closed. Slow-header clients cannot hold connections open."""
+    body_timeout: float = 30.0
+    """Seconds a request may take to send its body, from its first read; then 408 and the connection is closed."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if environ is None else environ
-        try:
-            poll_interval = float(env.get("TELEPHONY_POLL_INTERVAL", "1.0"))
-        except ValueError:
-            raise ConfigurationError("TELEPHONY_POLL_INTERVAL must be a number of seconds") from None
+        poll_interval = _seconds(env, "TELEPHONY_POLL_INTERVAL", 1.0)
+        header_timeout = _seconds(env, "TELEPHONY_HEADER_TIMEOUT", 10.0)
+        body_timeout = _seconds(env, "TELEPHONY_BODY_TIMEOUT", 30.0)
         log_level = (env.get("TELEPHONY_LOG_LEVEL") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigurationError("TELEPHONY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
@@ -64,6 +70,8 @@ class Settings:
             log_level=log_level,
             log_format=log_format,
             poll_interval=poll_interval,
+            header_timeout=header_timeout,
+            body_timeout=body_timeout,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
@@ -120,6 +128,16 @@ class Settings:
             env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
         return env
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name) or default)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigurationError(f"{name} must be a positive number of seconds")
+    return value
 
 
 def _check_cipher_key(key: str) -> None:

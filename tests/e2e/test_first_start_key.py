@@ -175,3 +175,23 @@ def test_serve_refuses_a_bare_key_given_as_the_configuration_without_showing_it(
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert key not in result.stdout + result.stderr
+
+
+def test_configured_keys_replace_the_first_start_key_and_the_log_says_which_file_is_ignored(
+    service_factory: Callable[..., ServiceProcess], tmp_path: Path
+) -> None:
+    server = service_factory(env=NO_KEYS)
+    [admin_key] = printed_keys(server.output())
+    server.stop()
+
+    server.extra_env = {}  # back to the tests' TELEPHONY_API_KEYS
+    server.start()
+    output = server.output()
+
+    key_file = tmp_path / "data" / "api-keys"
+    warning = next((line for line in output.splitlines() if "TELEPHONY_API_KEYS is set" in line), None)
+    assert warning is not None, f"nothing says why the admin key stopped working:\n{output}"
+    assert str(key_file) in warning
+    assert admin_key not in output
+    with client(server, admin_key) as admin:
+        assert admin.get(ENDPOINTS).status_code == 401
