@@ -10,9 +10,17 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-from events.phone_numbers import e164_digits, to_e164
+from events.phone_numbers import PHONE_NUMBER_SHAPE, e164_digits, to_e164
 
 AGENT_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+PHONE_NUMBER_PATTERN = r"^\s*" + PHONE_NUMBER_SHAPE.removeprefix("^").removesuffix("$") + r"\s*$"
+"""``PHONE_NUMBER_SHAPE`` with the surrounding whitespace that is stripped: what a ``phone_number`` filter must look
+like (a query parameter is checked by Litestar against it)."""
+LABEL_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]*$"
+"""A label as ``pattern_errors`` accepts it (no control character), for documents."""
+TEXT_PATTERN = r"^\s*[^\s\x00-\x1f\x7f-\x9f](?:[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f])?\s*$"
+"""A credential or identifier as the provider rules accept it (something besides the surrounding whitespace, which is
+stripped; no control character), for documents."""
 TWILIO_ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 LABEL_MAX_LENGTH = 100
 
@@ -25,16 +33,37 @@ WHOLE_VALUE_PATTERNS = {
 }
 
 
+# Free text that people read, and the credentials and identifiers sent to providers: a control character (NUL,
+# escape, a line break) in them is never intended, and would reach consoles, logs, NATS consumers and provider APIs.
+# (The provider's strings are checked after their surrounding whitespace is stripped: ``no_control_characters``.)
+PLAIN_TEXT_FIELDS = ("label",)
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONTROL_CHARACTERS = "must not contain control characters (such as NUL or a line break)"
+
+
+def no_control_characters(value: str) -> str:
+    if _CONTROL_CHARACTER.search(value):
+        raise ValueError(CONTROL_CHARACTERS)
+    return value
+
+
 def pattern_errors(fields: dict[str, object]) -> list[tuple[str, str]]:
-    """(field, message) for each patterned field whose whole value does not match (None values are fine)."""
-    return [
+    """(field, message) for each patterned field whose whole value does not match, and each text field with a
+    control character in it (None values are fine)."""
+    errors = [
         (name, "does not match the required pattern")
         for name, pattern in WHOLE_VALUE_PATTERNS.items()
         if isinstance(fields.get(name), str) and not pattern.match(fields[name])  # type: ignore[arg-type]
     ]
+    errors += [
+        (name, CONTROL_CHARACTERS)
+        for name in PLAIN_TEXT_FIELDS
+        if isinstance(fields.get(name), str) and _CONTROL_CHARACTER.search(fields[name])  # type: ignore[arg-type]
+    ]
+    return errors
 
 
-__all__ = ["e164_digits", "pattern_errors", "to_e164", "to_public_https_url"]
+__all__ = ["e164_digits", "pattern_errors", "phone_number_filter", "to_e164", "to_public_https_url"]
 
 
 def to_public_https_url(raw: str) -> str:
@@ -89,3 +118,14 @@ def _ascii_host(host: str) -> str:
     if top.isdigit() or top.startswith("0x") or not re.fullmatch(r"[a-z0-9-]+", top):
         raise ValueError("must have a fully qualified public host name")
     return ascii_host
+
+
+def phone_number_filter(raw: str | None) -> str | None:
+    """The E.164 form of a ``phone_number`` filter. A number of the documented shape that is not a possible number
+    (so no endpoint can hold it) is kept as it was typed: it matches nothing, as the question deserves."""
+    if raw is None:
+        return None
+    try:
+        return to_e164(raw)
+    except ValueError:
+        return raw.strip()

@@ -6,7 +6,7 @@ they call ``service.audit`` too and need the same scope.
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from litestar import Controller, get
@@ -16,16 +16,24 @@ from litestar.params import PathParameter, QueryParameter
 from events import SETTINGS_ID
 from service.audit import EVENT_TYPES, TOPICS, AuditFilter, AuditPage, aggregate_notifications, list_events, parse_time
 from service.container import Container
-from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.errors import EndpointNotFoundError
 from service.http.endpoints import parse_endpoint_id
-from service.http.schemas import error_responses, needs
-from service.rules import to_e164
+from service.http.schemas import MAX_POSITION, error_responses, needs
+from service.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
-After = Annotated[int, QueryParameter(ge=0, description="Events after this position (0: from the start)")]
+After = Annotated[
+    int, QueryParameter(ge=0, le=MAX_POSITION, description="Events after this position (0: from the start)")
+]
 Limit = Annotated[int, QueryParameter(ge=1, le=1000, description="At most this many events")]
 TimeParameter = Annotated[
-    str | None, QueryParameter(max_length=64, description="ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone")
+    str | None,
+    QueryParameter(
+        max_length=64,
+        schema_extra={"format": "date-time"},
+        description="ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone",
+    ),
 ]
+EventType = Literal["EndpointCreated", "EndpointUpdated", "EndpointDeleted", "ProviderUpdated"]
 PAGING = (
     "Secrets are masked. Follow `next_after` (pass it as `after`) until it is null; a page may hold fewer than "
     "`limit` events and still have a `next_after`."
@@ -50,10 +58,15 @@ class AuditController(Controller):
         container: NamedDependency[Container],
         after: After = 0,
         limit: Limit = 100,
-        type_: Annotated[str | None, QueryParameter(name="type", max_length=64)] = None,
-        aggregate_id: Annotated[str | None, QueryParameter(max_length=64)] = None,
+        type_: Annotated[EventType | None, QueryParameter(name="type")] = None,
+        aggregate_id: Annotated[UUID | None, QueryParameter(description="An endpoint's id, or the provider's")] = None,
         phone_number: Annotated[
-            str | None, QueryParameter(max_length=32, description="Any spelling; endpoint and provider numbers")
+            str | None,
+            QueryParameter(
+                max_length=32,
+                pattern=PHONE_NUMBER_PATTERN,
+                description="Any spelling; endpoint and provider numbers (a number no endpoint can hold matches none)",
+            ),
         ] = None,
         # "actor" is also the name of the app's dependency (who is asking), hence the alias
         actor_name: Annotated[
@@ -64,8 +77,8 @@ class AuditController(Controller):
     ) -> AuditPage:
         where = AuditFilter(
             types=(type_,) if type_ is not None else (),
-            aggregate_id=_aggregate_id(aggregate_id),
-            phone_number=_e164(phone_number),
+            aggregate_id=aggregate_id,
+            phone_number=phone_number_filter(phone_number),
             actor=actor_name,
             since=parse_time("since", since),
             until=parse_time("until", until),
@@ -105,21 +118,3 @@ class AuditController(Controller):
         self, container: NamedDependency[Container], after: After = 0, limit: Limit = 100
     ) -> AuditPage:
         return list_events(container.app, AuditFilter(aggregate_id=SETTINGS_ID), after=after, limit=limit)
-
-
-def _aggregate_id(raw: str | None) -> UUID | None:
-    if raw is None:
-        return None
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise InvalidSettingsError([FieldError("aggregate_id", "must be a UUID")]) from None
-
-
-def _e164(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    try:
-        return to_e164(raw)
-    except ValueError as exc:
-        raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None

@@ -17,19 +17,27 @@ from litestar.params import QueryParameter
 from service import audit
 from service.container import Container
 from service.errors import EndpointNotFoundError
-from service.http.schemas import EndpointOut, ProviderSettings
+from service.http.schemas import MAX_POSITION, EndpointOut, ProviderSettings
 from service.queries import get_endpoint, get_provider_settings
 
 AsOf = Annotated[
     str | None,
     QueryParameter(
         max_length=64,
-        description="Scope audit. The state at this time (ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone)",
+        schema_extra={"format": "date-time"},
+        description="Scope audit. The state at this time (ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone). "
+        "With at_position too: the earlier of the two moments.",
     ),
 ]
 AtPosition = Annotated[
     int | None,
-    QueryParameter(ge=0, description="Scope audit. The state after the event at this store position"),
+    QueryParameter(
+        ge=0,
+        le=MAX_POSITION,
+        schema_extra={"minimum": 0},  # Litestar drops a falsy ge from the document of an optional parameter
+        description="Scope audit. The state after the event at this store position. With as_of too: the earlier "
+        "of the two moments.",
+    ),
 ]
 
 

@@ -17,6 +17,7 @@ from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from service.conditions import (
+    IDEMPOTENCY_KEY_PATTERN,
     Conditions,
     IdempotencyRequest,
     Receipt,
@@ -34,20 +35,29 @@ IfMatch = Annotated[
     HeaderParameter(
         name="If-Match",
         required=False,
-        description="Change only if the resource still has this ETag (from a GET or a previous change); else 412.",
+        min_length=1,
+        max_length=1024,
+        description="Change only if the resource still has this ETag (from a GET or a previous change); else 412. "
+        "`*`: any current version.",
     ),
 ]
 IfNoneMatch = Annotated[
     str | None,
-    HeaderParameter(name="If-None-Match", required=False, description="304 if the ETag is still current."),
+    HeaderParameter(
+        name="If-None-Match", required=False, max_length=1024, description="304 if the ETag is still current."
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
         required=False,
-        description="A unique key per change (e.g. a UUID). A retry with the same key and body returns the first "
-        "response and stores nothing; the same key with a different request gets 422.",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="A unique key per change (e.g. a UUID): 1-255 printable ASCII characters, no spaces. A retry with "
+        "the same key and body returns the first response and stores nothing; the same key with a different "
+        "request gets 422.",
     ),
 ]
 REPLAYED = "Idempotent-Replayed"

@@ -15,11 +15,12 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 from service.audit import parse_moment
 from service.container import Container
 from service.domain import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
-from service.errors import EndpointNotFoundError, FieldError, InvalidSettingsError
+from service.errors import EndpointNotFoundError
 from service.http.audit_moment import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
 from service.http.context import add_response_headers
 from service.http.schemas import (
+    MAX_POSITION,
     EndpointCreate,
     EndpointOut,
     EndpointUpdate,
@@ -30,7 +31,7 @@ from service.http.schemas import (
 )
 from service.http.strict import decode_strict
 from service.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
-from service.rules import to_e164
+from service.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
 BASE = "/api/settings/endpoints"
 FIXED = "is fixed for an endpoint: delete the endpoint and create a new one to change it"
@@ -73,21 +74,21 @@ class EndpointsController(Controller):
         provider: Annotated[ProviderName | None, QueryParameter()] = None,
         is_active: Annotated[bool | None, QueryParameter()] = None,
         phone_number: Annotated[
-            str | None, QueryParameter(max_length=32, description="Any spelling; compared as E.164")
+            str | None,
+            QueryParameter(
+                max_length=32,
+                pattern=PHONE_NUMBER_PATTERN,
+                description="Any spelling; compared as E.164 (a number no endpoint can hold matches none)",
+            ),
         ] = None,
         agent: Annotated[str | None, QueryParameter(max_length=64, description="Inbound or outbound")] = None,
-        page: Annotated[int | None, QueryParameter(ge=1, description="From 1")] = None,
+        page: Annotated[int | None, QueryParameter(ge=1, le=MAX_POSITION, description="From 1")] = None,
         page_size: Annotated[int | None, QueryParameter(ge=1, le=500)] = None,
         as_of: AsOf = None,
         at_position: AtPosition = None,
     ) -> Response[list[EndpointOut]]:
         moment = parse_moment(as_of, at_position)
-        e164 = None
-        if phone_number is not None:
-            try:
-                e164 = to_e164(phone_number)
-            except ValueError as exc:
-                raise InvalidSettingsError([FieldError("phone_number", str(exc))]) from None
+        e164 = phone_number_filter(phone_number)
         paged = page is not None or page_size is not None
         source = container.read_model if moment is None else await past_settings(container, moment)
         items, total = list_endpoints(

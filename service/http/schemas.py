@@ -18,13 +18,32 @@ ProviderName = Literal["twilio", "exotel", "vobiz"]
 AgentName = Annotated[
     str, Meta(pattern=AGENT_NAME_PATTERN, description="Letters, digits, '.', '_', '-'; 1-64 characters; goes into URLs")
 ]
-Label = Annotated[str, Meta(max_length=LABEL_MAX_LENGTH, description="Human-readable label")]
-PhoneNumber = Annotated[
-    str, Meta(max_length=32, description="International format with + and country code; stored as E.164")
+# The patterns of labels, phone numbers, URLs and credentials are checked by ``service.rules`` (every bad field
+# named at once, with a message that says what is wrong) and shown in the OpenAPI document by ``service.http.openapi``.
+Label = Annotated[str, Meta(max_length=LABEL_MAX_LENGTH, description="Human-readable label; no control characters")]
+PHONE_NUMBER_DESCRIPTION = (
+    "International format with + and country code (spaces, dashes, dots and parentheses tolerated); it must be a "
+    "possible number for its country code (libphonenumber); stored as E.164"
+)
+PhoneNumber = Annotated[str, Meta(max_length=32, description=PHONE_NUMBER_DESCRIPTION)]
+PublicUrl = Annotated[
+    str,
+    Meta(
+        max_length=2048,
+        description="https URL of a public host (no localhost, loopback, private or link-local address), without "
+        "credentials, query or fragment; a trailing slash is removed",
+    ),
 ]
-PublicUrl = Annotated[str, Meta(max_length=2048, description="Public https URL without query or fragment")]
 MaxConcurrent = Annotated[int, Meta(ge=1, le=1000)]
-Secret = Annotated[str, Meta(min_length=1, max_length=512, description="Write-only in effect: reads show it masked")]
+Secret = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=512,
+        description="Write-only in effect: reads show it masked. Sending back the current mask keeps the secret; "
+        "any other masked value (**** and up to 4 characters) is refused",
+    ),
+]
 Identifier = Annotated[str, Meta(min_length=1, max_length=256)]
 TwilioAccountSid = Annotated[str, Meta(pattern=TWILIO_ACCOUNT_SID_PATTERN, description="AC + 32 hex digits")]
 
@@ -110,6 +129,11 @@ class ErrorBody(Struct, kw_only=True):
     detail: str
     errors: list[ErrorItem] | UnsetType = UNSET
 
+
+MAX_POSITION = 2**53 - 1
+"""The bound of every integer query parameter: within what both stores hold (64-bit signed), and the largest integer
+every JSON client reads exactly (a double), so the bound in the OpenAPI document is the bound the server applies. A
+larger value is a 422, not an overflow deep in the database driver."""
 
 BEARER = "BearerKey"
 

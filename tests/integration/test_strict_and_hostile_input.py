@@ -8,13 +8,14 @@ from litestar.testing import TestClient
 
 from service.container import Container
 from tests.integration.support import ENDPOINTS, TELEPHONY, assert_error, assert_validation_error, head
+from tests.seed import TWILIO
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
         ({"vobiz_max_concurrent": "42"}, "vobiz_max_concurrent"),
-        ({"exotel_max_concurrent": 12.0}, "exotel_max_concurrent"),
+        ({"exotel_max_concurrent": 12.5}, "exotel_max_concurrent"),
         ({"twilio_max_concurrent": True}, "twilio_max_concurrent"),
     ],
 )
@@ -92,3 +93,59 @@ def test_an_agent_name_with_a_trailing_newline_is_rejected_on_create_and_update(
 def test_a_twilio_account_sid_with_a_trailing_newline_is_rejected(client: TestClient) -> None:
     response = client.put(TELEPHONY, json={"twilio_account_sid": "AC" + "0" * 32 + "\n"})
     assert_validation_error(response, "twilio_account_sid")
+
+
+@pytest.mark.parametrize("escaped", ["\\u0000", "\\u001b[2J", "line\\nbreak", "\\u007f", "\\u0085"])
+def test_a_control_character_in_a_label_is_refused_on_create_and_update(
+    client: TestClient, container: Container, escaped: str
+) -> None:
+    body = b'{"phone_number": "+15551234567", "provider": "twilio", "label": "Main ' + escaped.encode() + b' line"}'
+    before = head(container)
+
+    created = client.post(ENDPOINTS, content=body, headers={"content-type": "application/json"})
+
+    assert_validation_error(created, "label")
+    assert head(container) == before
+    endpoint = client.post(ENDPOINTS, json={"phone_number": "+15551234567", "provider": "twilio"}).json()
+    updated = client.put(
+        f"{ENDPOINTS}/{endpoint['id']}",
+        content=b'{"label": "x' + escaped.encode() + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert_validation_error(updated, "label")
+    assert client.get(f"{ENDPOINTS}/{endpoint['id']}").json()["label"] is None
+
+
+def test_a_control_character_in_a_credential_is_refused(client: TestClient, container: Container) -> None:
+    before = head(container)
+    response = client.put(
+        TELEPHONY,
+        content=b'{"exotel_account_sid": "sid\\u0000", "vobiz_auth_token": "tok\\ten-long-enough"}',
+        headers={"content-type": "application/json"},
+    )
+    assert_validation_error(response, "exotel_account_sid", "vobiz_auth_token")
+    assert head(container) == before
+
+
+def test_printable_unicode_in_a_label_is_kept(client: TestClient) -> None:
+    created = client.post(
+        ENDPOINTS, json={"phone_number": "+15551234567", "provider": "twilio", "label": "Support — Zürich ☎"}
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["label"] == "Support — Zürich ☎"
+
+
+def test_a_whole_number_written_with_a_fraction_is_an_integer_as_json_schema_says(
+    client: TestClient, container: Container
+) -> None:
+    client.put(TELEPHONY, json=TWILIO).raise_for_status()
+
+    response = client.put(
+        TELEPHONY, content=b'{"exotel_max_concurrent": 12.0}', headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 200, response.text
+    assert response.json()["exotel_max_concurrent"] == 12
+    stored = container.app.load_provider().config.exotel_max_concurrent
+    assert stored == 12
+    assert type(stored) is int
