@@ -13,20 +13,20 @@ from litestar import Litestar
 from litestar.concurrency import sync_to_thread
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
 from service.auth import KEY_FILE, authorize, load_key_ring
 from service.chain import Checkpointer
 from service.container import Container, build_container
+from service.http import openapi
 from service.http.audit import AuditController
-from service.http.context import RequestContextMiddleware, provide_actor
+from service.http.context import RequestContextMiddleware, allowed_methods, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.schemas import BEARER
-from service.http.strict import provide_raw_body
+from service.http.strict import provide_raw_body, query_rules, strict_query
 from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
 from service.nats_link import NatsLink
@@ -103,7 +103,20 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
         await sync_to_thread(embedded.start)
         url = embedded.url
         embedded.write_url_file()
-        log.info("embedded nats-server listening on %s (JetStream store %s)", url, embedded.store_dir)
+        if embedded.moved_from is not None:
+            log.warning(
+                "the embedded nats-server's port %d is taken by another program: it listens on %d from now on "
+                "(routers that follow %s find it)",
+                embedded.moved_from,
+                embedded.port,
+                embedded.url_file,
+            )
+        log.info(
+            "embedded nats-server listening on %s, kept for this data dir (%s); JetStream store %s",
+            url,
+            embedded.port_file,
+            embedded.store_dir,
+        )
     assert url is not None
     link = container.nats = NatsLink(url)
     lease = lease_for(settings.effective_database_url)
@@ -190,8 +203,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     def provide_container() -> Container:
         return holder["container"]
 
-    return Litestar(
+    docs, docs_assets = openapi.docs_ui()
+    app = Litestar(
         route_handlers=[
+            docs_assets,
             TelephonyController,
             EndpointsController,
             AuditController,
@@ -204,17 +219,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
-        guards=[authorize],
+        guards=[authorize, strict_query],
         logging_config=None,  # logging is configured once, by the CLI (service.logs); tests keep their own
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        middleware=[RequestContextMiddleware],
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="telephony-settings",
             version=__version__,
             description="Telephony provider configuration and phone-number -> agent endpoints, event-sourced.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=[docs],
             components=Components(
                 security_schemes={
                     BEARER: SecurityScheme(
@@ -227,3 +241,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ),
         ),
     )
+    # In front of Litestar's router, not among its middleware (which runs only for matched routes): every request,
+    # 404 and 405 included, gets its request id, access line and metrics; HEAD and OPTIONS are answered there too.
+    openapi.tighten(app)
+    app.state["query_rules"] = query_rules(app.openapi_schema)
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, allowed_methods(app.routes), settings.body_timeout)
+    return app

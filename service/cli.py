@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from service.settings import ConfigurationError, Settings
+
+MAX_POSITION = 2**53 - 1
+"""As ``service.http.schemas.MAX_POSITION`` (a test keeps them equal), which the CLI does not import: it would load the
+web framework for every command."""
 
 
 @click.group()
@@ -33,6 +39,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     from service.app import create_app
     from service.auth import KeyConfigurationError, parse_keys
     from service.container import StoreKeyError, preflight
+    from service.http.server import protocol
     from service.logs import configure_logging
 
     try:
@@ -53,6 +60,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         create_app(settings),
         host=host,
         port=port,
+        http=protocol(settings.header_timeout),
         log_config=None,
         log_level=settings.log_level.lower(),
         access_log=False,
@@ -103,23 +111,43 @@ def keys_cipher() -> None:
     help="Data dir of a running embedded default, to find its NATS port [env TELEPHONY_DATA_DIR].",
 )
 def watch(nats_url: str | None, data_dir: Path | None) -> None:
-    """Print every route change live, one JSON line each: a working demo call router."""
+    """Print every route change live, one JSON line each: a working demo call router.
+
+    Following an embedded default, it finds the server through the data dir, and looks there again whenever the
+    connection is lost (a restarted service keeps its address; a moved one is found). It says on stderr when it is
+    disconnected (its view may then be stale) and when it is back.
+    """
     import asyncio
 
     settings = Settings.from_env(data_dir=data_dir, nats_url=nats_url)
-    url = settings.nats_url
+    servers: str | Callable[[], str]
     if settings.nats_mode == "embedded":
         url_file = settings.data_dir / "nats" / "url"
         if not url_file.exists():
             raise click.ClickException(f"no running embedded NATS found ({url_file}); pass --nats-url")
-        url = url_file.read_text().strip()
-    if settings.nats_mode == "off" or url is None:
+        servers = _url_file_reader(url_file)
+    elif settings.nats_mode == "off" or settings.nats_url is None:
         raise click.ClickException("NATS is off: pass --nats-url")
+    else:
+        servers = settings.nats_url
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_watch(url))
+        asyncio.run(_watch(servers))
 
 
-async def _watch(url: str) -> None:
+def _url_file_reader(url_file: Path) -> Callable[[], str]:
+    """Where the embedded server is now: the URL file while it runs, else the last address it had."""
+    last = url_file.read_text().strip()
+
+    def current() -> str:
+        nonlocal last
+        with contextlib.suppress(OSError):
+            last = url_file.read_text().strip() or last
+        return last
+
+    return current
+
+
+async def _watch(servers: str | Callable[[], str]) -> None:
     import asyncio
 
     import msgspec
@@ -130,9 +158,16 @@ async def _watch(url: str) -> None:
         change = {"key": key, "deleted": True} if value is None else {"key": key, "value": value}
         click.echo(msgspec.json.encode(change).decode())
 
-    watcher = RouteWatcher(url, on_change=show)
+    def connection(state: str, where: object) -> None:
+        if state == "disconnected":
+            click.echo(f"# disconnected from {where}: routes may be stale until it is back", err=True)
+        else:
+            click.echo(f"# connected to {where} again: routes are current", err=True)
+
+    watcher = RouteWatcher(servers, on_change=show, on_connection=connection)
     await watcher.start()
-    click.echo(f"# watching {len(watcher.table.routes)} routes on {url}; Ctrl-C to stop", err=True)
+    where = servers() if callable(servers) else servers
+    click.echo(f"# watching {len(watcher.table.routes)} routes on {where}; Ctrl-C to stop", err=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -147,7 +182,7 @@ DATA_DIR_OPTION = click.option(
 )
 
 
-def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
+def _open_store(data_dir: Path | None, public_ids_allowed: bool = False):  # type: ignore[no-untyped-def]
     """The configured event store (as ``serve`` would open it), checked readable with the configured key."""
     from service.application import SettingsApplication
     from service.container import StoreKeyError, check_store_readable
@@ -158,7 +193,7 @@ def _open_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
     try:
-        check_store_readable(app, encrypted=settings.cipher_key is not None)
+        check_store_readable(app, encrypted=settings.cipher_key is not None, public_ids_allowed=public_ids_allowed)
     except StoreKeyError as exc:
         app.close()
         raise click.ClickException(str(exc)) from None
@@ -171,7 +206,13 @@ def audit() -> None:
 
 
 @audit.command("export")
-@click.option("--after", default=0, show_default=True, type=click.IntRange(0), help="Only events after this position.")
+@click.option(
+    "--after",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, MAX_POSITION),
+    help="Only events after this position.",
+)
 @click.option("--until", default=None, help="Only events that occurred at or before this time (ISO 8601, UTC).")
 @DATA_DIR_OPTION
 def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
@@ -205,9 +246,22 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
         app.close()
 
 
+def _digest(_context: click.Context, _parameter: click.Parameter, value: str | None) -> str | None:
+    """A checkpoint digest as ``audit verify`` prints it: 64 hex digits. Anything else is a typo, not tampering."""
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise click.BadParameter("must be a head digest as 'audit verify' printed it: 64 hex digits")
+    return text
+
+
 @audit.command("verify")
 @click.option(
-    "--anchor", default=None, help="A checkpoint digest recorded earlier: fail unless the store still holds it."
+    "--anchor",
+    default=None,
+    callback=_digest,
+    help="A head digest printed by an earlier verify (64 hex digits): fail unless the store still holds it.",
 )
 @DATA_DIR_OPTION
 def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
@@ -248,6 +302,38 @@ def audit_checkpoint(data_dir: Path | None) -> None:
     finally:
         app.close()
     click.echo(f"{written} checkpoints written")
+
+
+@main.group()
+def migrate() -> None:
+    """One-off changes to a store's format (run with every replica of the service stopped)."""
+
+
+@migrate.command("keyed-ids")
+@DATA_DIR_OPTION
+def migrate_keyed_ids(data_dir: Path | None) -> None:
+    """Key the phone-number and Idempotency-Key ids of an encrypted store written before they were keyed.
+
+    Stop every replica first. One transaction moves those aggregates to their keyed ids and recomputes their hash
+    chains; the audit checkpoints are then written anew. Running it again changes nothing.
+    """
+    from service.rekey import PublicIdsError, rekey
+
+    app = _open_store(data_dir, public_ids_allowed=True)
+    try:
+        result = rekey(app)
+    except PublicIdsError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        app.close()
+    if not result.aggregates:
+        click.echo("nothing to migrate: every derived id in this store is keyed")
+        return
+    click.echo(f"keyed the ids of {result.aggregates} aggregates ({result.events} events); checkpoints written anew")
+    if result.digest_before is not None:
+        click.echo(f"head digest before: {result.digest_before}  (no longer verifies: it sealed the public ids)")
+    if result.digest_after is not None:
+        click.echo(f"head digest now:    {result.digest_after}  (keep it elsewhere, with the one before)")
 
 
 @main.command()

@@ -227,6 +227,7 @@ def test_the_command_exits_non_zero_naming_the_event_and_zero_on_an_untouched_st
     digest = passed.stdout.split("head digest: ")[1].split()[0]
     assert runner.invoke(main, ["audit", "verify", "--anchor", digest], env=env).exit_code == 0
     assert runner.invoke(main, ["audit", "verify", "--anchor", "0" * 64], env=env).exit_code == 1
+    assert runner.invoke(main, ["audit", "verify", "--anchor", digest.upper()], env=env).exit_code == 0
 
     row = store.event("EndpointCreated")
     store.set_state(row, row.state[:-1] + b" ")
@@ -246,3 +247,14 @@ def test_with_encryption_the_chain_covers_the_ciphertext(settings: Settings) -> 
     problem = check(encrypted).problem
     assert problem is not None
     assert problem.where == f"position {row.position}: EndpointUpdated {row.aggregate_id} v2"
+
+
+@pytest.mark.parametrize("anchor", ["deadbeef", "g" * 64, "0" * 63, ""])
+def test_a_malformed_anchor_is_a_usage_error_not_tampering(store: RawStore, anchor: str) -> None:
+    env = {"TELEPHONY_DATA_DIR": str(store.settings.data_dir), "TELEPHONY_DATABASE_URL": store.settings.database_url}
+
+    result = CliRunner().invoke(main, ["audit", "verify", "--anchor", anchor], env=env)
+
+    assert result.exit_code == 2, result.output
+    assert "TAMPERED" not in result.output
+    assert "64 hex digits" in result.stderr

@@ -360,3 +360,44 @@ def test_a_body_that_is_not_a_json_object_is_refused(client: TestClient, contain
     assert client.put(TELEPHONY, json="twilio").status_code in (400, 422)
 
     assert head(container) == before
+
+
+def test_a_stale_masked_secret_put_back_after_a_rotation_is_refused_and_the_new_secret_kept(
+    client: TestClient, container: Container
+) -> None:
+    configure(client, {**TWILIO, "twilio_auth_token": "originalTOKEN_5678"})
+    read_by_a = client.get(TELEPHONY).json()
+    assert read_by_a["twilio_auth_token"] == "****5678"
+    configure(client, {"twilio_auth_token": "rotatedTOKEN_abcd"})  # B rotates the token
+    before = head(container)
+
+    response = client.put(TELEPHONY, json=read_by_a)  # A puts back what it read, without If-Match
+
+    assert_validation_error(response, "twilio_auth_token")
+    assert head(container) == before
+    assert container.app.load_provider().config.twilio_auth_token == "rotatedTOKEN_abcd"
+    assert client.get(TELEPHONY).json()["twilio_auth_token"] == "****abcd"
+
+
+@pytest.mark.parametrize("masked_value", ["****", "****5678", "****x"])
+def test_a_masked_value_is_never_stored_as_a_secret(
+    client: TestClient, container: Container, masked_value: str
+) -> None:
+    configure(client, TWILIO)  # exotel's secrets are unset
+    before = head(container)
+
+    response = client.put(TELEPHONY, json={"exotel_api_key": masked_value, "twilio_auth_token": masked_value})
+
+    errors = assert_validation_error(response, "exotel_api_key", "twilio_auth_token")
+    assert all("mask" in error["message"] for error in errors)
+    assert head(container) == before
+    assert container.app.load_provider().config.exotel_api_key is None
+
+
+def test_a_secret_that_only_starts_with_stars_is_a_real_secret(client: TestClient, container: Container) -> None:
+    configure(client, TWILIO)
+
+    body = configure(client, {"twilio_auth_token": "****-a-long-token-that-starts-with-stars"})
+
+    assert body["twilio_auth_token"] == "****tars"
+    assert container.app.load_provider().config.twilio_auth_token == "****-a-long-token-that-starts-with-stars"
