@@ -18,6 +18,7 @@ from events import IdempotencyKeyUsed
 from service.errors import SettingsError
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII, no spaces, as the IETF draft's examples
+BAD_IDEMPOTENCY_KEY = "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"
 _VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN.removesuffix("$") + r"\Z")
 
 
@@ -65,7 +66,7 @@ class IdempotencyRequest:
     @classmethod
     def of(cls, actor: str, key: str, method: str, route: str, body: Any) -> IdempotencyRequest:
         if not _VALID_KEY.match(key):
-            raise IdempotencyKeyError("Idempotency-Key must be 1 to 255 printable ASCII characters without spaces")
+            raise IdempotencyKeyError(BAD_IDEMPOTENCY_KEY)
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         digest = hashlib.sha256(f"{method} {route}\n{canonical}".encode()).hexdigest()
         return cls(actor=actor, key=key, fingerprint=digest)

@@ -33,7 +33,7 @@ TimeParameter = Annotated[
         description="ISO 8601, e.g. 2026-03-18T10:00:00Z; UTC when no zone",
     ),
 ]
-EventType = Literal["EndpointCreated", "EndpointUpdated", "EndpointDeleted", "ProviderUpdated"]
+EventType = Literal[tuple(EVENT_TYPES)]  # type: ignore[valid-type]  # the enum of the document: the public types
 PAGING = (
     "Secrets are masked. Follow `next_after` (pass it as `after`) until it is null; a page may hold fewer than "
     "`limit` events and still have a `next_after`."

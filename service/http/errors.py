@@ -22,7 +22,14 @@ from litestar.status_codes import (
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 
-from service.conditions import IdempotencyKeyError, IdempotencyKeyReusedError, PreconditionFailedError
+from events import PROVIDERS
+from service.audit import EVENT_TYPES
+from service.conditions import (
+    BAD_IDEMPOTENCY_KEY,
+    IdempotencyKeyError,
+    IdempotencyKeyReusedError,
+    PreconditionFailedError,
+)
 from service.errors import (
     ConcurrentChangeError,
     DuplicatePhoneNumberError,
@@ -37,7 +44,11 @@ log = logging.getLogger("telephony_settings.http")
 _PATH = re.compile(r" - at `\$(?:\.data)?\.?([^`]*)`$")
 _NAMED_FIELD = re.compile(r"field `([^`]+)`")
 _QUOTED_VALUE = re.compile(r"'.*'")
-CHOICES = {"provider": "twilio, exotel, vobiz"}
+CHOICES = {"provider": ", ".join(PROVIDERS), "type": ", ".join(EVENT_TYPES)}
+PATTERN_MESSAGES = {
+    "phone_number": "must be in international format: +, the country code and digits (spaces, dashes, dots and "
+    "parentheses are tolerated)",
+}
 
 
 def describe_msgspec_error(text: str, fallback_field: str = "body", hints: dict[str, str] | None = None) -> FieldError:
@@ -52,6 +63,10 @@ def describe_msgspec_error(text: str, fallback_field: str = "body", hints: dict[
         message = "is required"
     elif "Invalid enum value" in message:
         message = f"must be one of {CHOICES[field]}" if field in CHOICES else "is not one of the allowed values"
+    elif "matching regex" in message:
+        message = PATTERN_MESSAGES.get(field, "does not match the required pattern")
+    elif message == "Invalid UUID":
+        message = "must be a UUID"
     else:
         message = _QUOTED_VALUE.sub("(value)", message)  # msgspec quotes some values; never echo them
     return FieldError(field, message)
@@ -64,13 +79,24 @@ def _json(status: int, detail: str, errors: list[FieldError] | None = None, head
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def _field_error(item: dict[str, Any], cause: BaseException | None, hints: dict[str, str]) -> FieldError:
+def _field_error(item: dict[str, Any], cause: BaseException | None, hints: dict[str, str], handler: Any) -> FieldError:
     if item.get("source") == "body":
         # The cause is msgspec's own message, with the JSON path of the failing field.
         text = str(cause) if cause is not None else str(item.get("message", "is invalid"))
         return describe_msgspec_error(text, "body", hints)
-    described = describe_msgspec_error(str(item.get("message", "is invalid")), str(item.get("key") or "query"))
-    return FieldError(str(item.get("key") or described.field), described.message)
+    field = _wire_name(handler, str(item.get("key") or "query"))
+    return FieldError(field, describe_msgspec_error(str(item.get("message", "is invalid")), field).message)
+
+
+def _wire_name(handler: Any, key: str) -> str:
+    """The name a client sent a parameter under (``Idempotency-Key``, ``type``), not the handler's (``type_``)."""
+    parameter = getattr(getattr(handler, "parsed_fn_signature", None), "parameters", {}).get(key)
+    definition = getattr(parameter, "kwarg_definition", None)
+    for alias in ("name", "header", "query"):  # QueryParameter/HeaderParameter(name=...), Parameter(header=...)
+        value = getattr(definition, alias, None)
+        if isinstance(value, str) and value:
+            return value
+    return key
 
 
 def on_validation_exception(request: Request, exc: ValidationException) -> Response:
@@ -79,9 +105,11 @@ def on_validation_exception(request: Request, exc: ValidationException) -> Respo
         return _json(HTTP_400_BAD_REQUEST, "the request body must be a JSON object")
     hints = request.route_handler.opt.get("unknown_field_hints", {})
     items = exc.extra if isinstance(exc.extra, list) else []
-    errors = [_field_error(item, cause, hints) for item in items if isinstance(item, dict)]
+    errors = [_field_error(item, cause, hints, request.route_handler) for item in items if isinstance(item, dict)]
     if not errors:
         errors = [FieldError("body", "is invalid")]
+    if any(error.field == "Idempotency-Key" for error in errors):
+        return _json(HTTP_400_BAD_REQUEST, BAD_IDEMPOTENCY_KEY)  # a malformed header, as documented: 400
     detail = "; ".join(f"{e.field}: {e.message}" for e in errors)
     return _json(HTTP_422_UNPROCESSABLE_ENTITY, detail, errors)
 

@@ -112,7 +112,6 @@ def test_at_position_replays_the_events_up_to_that_position(client: TestClient, 
 
 
 MALFORMED_MOMENTS = [
-    ({"as_of": "2026-03-18T10:00:00Z", "at_position": 3}, "as_of"),
     ({"as_of": "last tuesday"}, "as_of"),
     ({"at_position": -1}, "at_position"),
     ({"at_position": "three"}, "at_position"),
@@ -125,3 +124,17 @@ def test_a_malformed_moment_is_a_validation_error(client: TestClient) -> None:
             response = client.get(url, params=params)
             assert response.status_code == 422, (url, params, response.text)
             assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_with_both_a_time_and_a_position_the_earlier_moment_answers(
+    client: TestClient, timeline: dict[str, Any]
+) -> None:
+    history = client.get(f"{endpoint_url(timeline['id'])}/history").json()["events"]
+    created_at = next(event["position"] for event in history if event["type"] == "EndpointCreated")
+    url, when = endpoint_url(timeline["id"]), timeline["moments"]
+
+    position_first = at(client, url, as_of=when["moved"], at_position=created_at)
+    time_first = at(client, url, as_of=when["configured"], at_position=created_at + 100)
+
+    assert position_first == (200, timeline["created"])
+    assert time_first[0] == 404  # the endpoint did not exist yet at that time

@@ -58,13 +58,13 @@ def test_an_unknown_or_internal_type_is_refused() -> None:
         AuditFilter(types=("PhoneNumberClaimed",))
 
 
-def test_a_moment_is_a_position_or_a_time_never_both() -> None:
+def test_a_moment_is_a_position_a_time_or_the_earlier_of_both() -> None:
     assert parse_moment(None, None) is None
     assert parse_moment(None, 5) == Moment(position=5)
     assert parse_moment("2026-03-18T10:00:00", None) == Moment(as_of=datetime(2026, 3, 18, 10, tzinfo=UTC))
     assert parse_moment("2026-03-18T12:00:00+02:00", None).as_of == datetime(2026, 3, 18, 10, tzinfo=UTC)  # type: ignore[union-attr]
-    with pytest.raises(InvalidSettingsError):
-        parse_moment("2026-03-18T10:00:00Z", 5)
+    both = parse_moment("2026-03-18T10:00:00Z", 5)
+    assert both == Moment(position=5, as_of=datetime(2026, 3, 18, 10, tzinfo=UTC))
     with pytest.raises(InvalidSettingsError):
         parse_moment("noon", None)
     created = endpoint_created()
@@ -72,3 +72,10 @@ def test_a_moment_is_a_position_or_a_time_never_both() -> None:
     assert not Moment(position=3).includes(4, created)
     assert Moment(as_of=at(0)).includes(1, created)
     assert not Moment(as_of=at(0)).includes(1, endpoint_updated(created, 2, minute=1, label="x"))
+
+
+def test_with_both_an_event_counts_only_if_it_is_within_both() -> None:
+    created = endpoint_created(minute=1)
+    assert Moment(position=4, as_of=at(1)).includes(4, created)
+    assert not Moment(position=3, as_of=at(1)).includes(4, created)  # after the position
+    assert not Moment(position=4, as_of=at(0)).includes(4, created)  # after the time

@@ -60,6 +60,26 @@ def test_a_poll_interval_that_is_not_a_number_is_a_configuration_error() -> None
         Settings.from_env({"TELEPHONY_POLL_INTERVAL": "soon"})
 
 
+def test_the_header_and_body_deadlines_come_from_the_environment() -> None:
+    assert (Settings().header_timeout, Settings().body_timeout) == (10.0, 30.0)
+    settings = Settings.from_env({"TELEPHONY_HEADER_TIMEOUT": "2.5", "TELEPHONY_BODY_TIMEOUT": "7"})
+    assert (settings.header_timeout, settings.body_timeout) == (2.5, 7.0)
+
+
+@pytest.mark.parametrize("value", ["soon", "0", "-1", "inf", "nan"])
+@pytest.mark.parametrize("name", ["TELEPHONY_HEADER_TIMEOUT", "TELEPHONY_BODY_TIMEOUT", "TELEPHONY_POLL_INTERVAL"])
+def test_a_deadline_must_be_a_positive_number_of_seconds(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_the_cli_bounds_positions_as_the_api_does() -> None:
+    from service.cli import MAX_POSITION as CLI_MAX
+    from service.http.schemas import MAX_POSITION as API_MAX
+
+    assert CLI_MAX == API_MAX == 2**53 - 1
+
+
 def test_command_line_overrides_win_and_missing_ones_are_ignored() -> None:
     settings = Settings.from_env(
         {"TELEPHONY_DATA_DIR": "/from/env", "TELEPHONY_LOG_LEVEL": "warning"}, data_dir=Path("/from/cli"), nats_url=None
