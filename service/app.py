@@ -26,7 +26,7 @@ from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.schemas import BEARER
-from service.http.strict import provide_raw_body, query_rules, strict_query
+from service.http.strict import provide_raw_body, strict_query
 from service.http.telephony import TelephonyController
 from service.nats_embedded import EmbeddedNatsServer
 from service.nats_link import NatsLink
@@ -220,6 +220,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         },
         request_max_body_size=MAX_BODY_BYTES,
         guards=[authorize, strict_query],
+        before_request=openapi.tighten_before_serving,
         logging_config=None,  # logging is configured once, by the CLI (service.logs); tests keep their own
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=[lifespan],
@@ -243,7 +244,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     # In front of Litestar's router, not among its middleware (which runs only for matched routes): every request,
     # 404 and 405 included, gets its request id, access line and metrics; HEAD and OPTIONS are answered there too.
-    openapi.tighten(app)
-    app.state["query_rules"] = query_rules(app.openapi_schema)
     app.asgi_handler = RequestContextMiddleware(app.asgi_handler, allowed_methods(app.routes), settings.body_timeout)
     return app

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from litestar import Litestar, Router
+from litestar import Litestar, Request, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import OpenAPI, Schema
@@ -50,10 +50,25 @@ _PORT = r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|65
 PUBLIC_HOST_URL = rf"^\s*[Hh][Tt][Tt][Pp][Ss]://(?:{_LABEL}\.)+{_TOP_LABEL}\.?{_PORT}(?:/[^\s?#]*)?\s*$"
 
 
-def tighten(app: Litestar) -> None:
-    document = app.openapi_schema
-    forbid_unknown_fields(document)
-    document_patterns(document)
+DOCS_PATH = "/schema"
+_TIGHTENED = "openapi_tightened"
+
+
+def document(app: Litestar) -> OpenAPI:
+    """The app's OpenAPI document, tightened (once, when it is first needed: building it costs more than the rest
+    of ``create_app``, and most apps, a test's, never serve it)."""
+    built = app.openapi_schema
+    if not app.state.get(_TIGHTENED):
+        forbid_unknown_fields(built)
+        document_patterns(built)
+        app.state[_TIGHTENED] = True  # both steps are idempotent: a concurrent first request may run them twice
+    return built
+
+
+async def tighten_before_serving(request: Request) -> None:
+    """``before_request`` hook: the document is tightened before the docs routes serialise it."""
+    if request.scope["path"].startswith(DOCS_PATH):
+        document(request.app)
 
 
 def forbid_unknown_fields(document: OpenAPI) -> None:
@@ -96,7 +111,7 @@ def _set_pattern(schema: Any, pattern: str) -> None:
         schema.pattern = None
 
 
-DOCS_ASSETS = "/schema/assets"
+DOCS_ASSETS = f"{DOCS_PATH}/assets"
 """Where the docs UI's scripts and styles are served from: the service itself, so ``/schema`` works offline."""
 
 

@@ -18,6 +18,7 @@ from litestar.openapi.spec import OpenAPI, Parameter
 
 from service.errors import FieldError, InvalidSettingsError
 from service.http.errors import describe_msgspec_error
+from service.http.openapi import document
 
 T = TypeVar("T")
 
@@ -56,6 +57,7 @@ def _integral_floats_as_ints(raw: bytes) -> dict[str, Any] | None:
 QueryRules = dict[tuple[str, str], dict[str, str]]
 """(path template, method) -> query parameter name -> its JSON type (``integer``, ``boolean``, ``string``)."""
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
+QUERY_RULES = "query_rules"
 
 
 def query_rules(document: OpenAPI) -> QueryRules:
@@ -86,7 +88,10 @@ async def strict_query(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     those has a bug the API should name, and the document (which calls them invalid) should be right."""
     if not connection.scope.get("query_string"):
         return
-    rules = connection.app.state["query_rules"].get((connection.scope.get("path_template"), connection.method))
+    all_rules = connection.app.state.get(QUERY_RULES)
+    if all_rules is None:
+        all_rules = connection.app.state[QUERY_RULES] = query_rules(document(connection.app))
+    rules = all_rules.get((connection.scope.get("path_template"), connection.method))
     if not rules:
         return
     errors = []
