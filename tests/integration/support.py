@@ -9,12 +9,14 @@ import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 from uuid import UUID
 
 from litestar.testing import TestClient
 
 from service.container import Container
+from service.settings import Settings
 from tests.seed import SEED_DEFAULTS
 
 T = TypeVar("T")
@@ -106,3 +108,9 @@ def all_at_once(count: int, work: Callable[[int], T]) -> list[T | BaseException]
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def sqlite_only(tmp_path: Path) -> Settings:
+    """The ``settings`` of a module whose behaviour is decided before storage (authorization, input validation):
+    the SQLite backend alone, instead of once per backend."""
+    return Settings(data_dir=tmp_path, nats_url="off", poll_interval=0.2)

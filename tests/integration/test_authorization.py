@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,8 +20,15 @@ from events import EndpointCreated
 from service.container import Container
 from service.settings import Settings
 from tests.clients import api_client
-from tests.integration.support import ENDPOINTS, TELEPHONY, head, masked, stored_events
+from tests.integration.support import ENDPOINTS, TELEPHONY, head, masked, sqlite_only, stored_events
 from tests.seed import SUPPORT_LINE, TWILIO
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Authorization is decided before any storage is touched: SQLite alone (storage tiers run on both)."""
+    return sqlite_only(tmp_path)
+
 
 # -- the keys --------------------------------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from service.settings import Settings
-from tests.integration.support import ENDPOINTS
+from tests.integration.support import ENDPOINTS, sqlite_only
 
 DOCUMENTED = {"get", "put", "post", "delete", "patch"}
 
@@ -32,7 +32,7 @@ def expected_allow(methods: set[str]) -> set[str]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """HTTP behaviour, not storage: the SQLite backend is enough."""
-    return Settings(data_dir=tmp_path, nats_url="off", poll_interval=0.2)
+    return sqlite_only(tmp_path)
 
 
 @pytest.fixture

@@ -3,12 +3,21 @@ value, and hostile bodies (absurd nesting, oversized) get a 4xx, never a 500."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from litestar.testing import TestClient
 
 from service.container import Container
-from tests.integration.support import ENDPOINTS, TELEPHONY, assert_error, assert_validation_error, head
+from service.settings import Settings
+from tests.integration.support import ENDPOINTS, TELEPHONY, assert_error, assert_validation_error, head, sqlite_only
 from tests.seed import TWILIO
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Bodies are refused before any storage is touched: SQLite alone (storage tiers run on both)."""
+    return sqlite_only(tmp_path)
 
 
 @pytest.mark.parametrize(
