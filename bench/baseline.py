@@ -26,8 +26,8 @@ import uvicorn
 from litestar import Litestar, Response, get, post
 from litestar.params import Body, QueryParameter
 
-from service.domain import normalise_new_endpoint
 from service.http.schemas import EndpointCreate, EndpointOut, present_fields
+from service.write.decisions import normalise_new_endpoint
 
 BASE = "/api/settings/endpoints"
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from service.nats_embedded import EmbeddedNatsServer, free_port
+from service.publish.nats_embedded import EmbeddedNatsServer, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-" + "k" * 32

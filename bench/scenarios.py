@@ -585,7 +585,7 @@ async def _mark_published(nats_url: str, position: int) -> None:
     import nats
 
     from events import wire
-    from service.relay import ensure_bucket, ensure_stream
+    from service.publish.relay import ensure_bucket, ensure_stream
 
     client = await nats.connect(nats_url)
     js = client.jetstream()

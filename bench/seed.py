@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from eventsourcing.domain import DomainEvent
 
 from events import SETTINGS_ID, EndpointCreated, EndpointUpdated, PhoneNumberClaimed, ProviderUpdated
-from service.application import SettingsApplication
-from service.domain import phone_number_index_id
+from service.write.application import SettingsApplication
+from service.write.decisions import phone_number_index_id
 
 PUBLIC_BASE_URL = "https://bench.example.com"
 BATCH_EVENTS = 4000

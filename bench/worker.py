@@ -31,8 +31,8 @@ def rebuild(database_url: str, profile: str | None = None, repeats: int = 3) -> 
     (the least disturbed by other processes), with every run kept in ``runs``."""
     import os
 
-    from service.application import SettingsApplication
-    from service.read_model import BATCH_SIZE, ReadModel
+    from service.read.read_model import BATCH_SIZE, ReadModel
+    from service.write.application import SettingsApplication
 
     app = SettingsApplication(store_env_for(database_url))
     try:

@@ -1,4 +1,4 @@
-"""The internal event that seals the notification log for tamper evidence (see ``service.chain``).
+"""The internal event that seals the notification log for tamper evidence (see ``service.write.chain``).
 
 Stored topic: ``events.checkpoints:AuditCheckpoint``. Do not move or rename. Checkpoints are kept in their own table
 (beside the events, never in the notification log), as the events of one aggregate with the id ``CHECKPOINT_ID``.

@@ -16,11 +16,10 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
-from service.auth import KEY_FILE, authorize, load_key_ring
-from service.chain import Checkpointer
 from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
+from service.http.auth import KEY_FILE, authorize, load_key_ring
 from service.http.context import RequestContextMiddleware, allowed_methods, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
@@ -28,12 +27,13 @@ from service.http.health import HealthController
 from service.http.schemas import BEARER
 from service.http.strict import provide_raw_body, strict_query
 from service.http.telephony import TelephonyController
-from service.nats_embedded import EmbeddedNatsServer
-from service.nats_link import NatsLink
-from service.notify import StoreListener, install_trigger
-from service.relay import Relay
-from service.relay_lease import lease_for
+from service.publish.lease import lease_for
+from service.publish.nats_embedded import EmbeddedNatsServer
+from service.publish.nats_link import NatsLink
+from service.publish.notify import StoreListener, install_trigger
+from service.publish.relay import Relay
 from service.settings import Settings
+from service.write.chain import Checkpointer
 
 log = logging.getLogger("telephony_settings")
 
@@ -46,7 +46,7 @@ MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anythi
 async def _follow_store(container: Container, interval: float, stop: asyncio.Event, wake: asyncio.Event) -> None:
     """Fold changes written by other processes (other replicas, CLI tools) into the read model.
 
-    Woken by ``wake`` (a store notification, see ``service.notify``) or every ``interval`` seconds. Stopped through
+    Woken by ``wake`` (a store notification, ``service.publish.notify``) or every ``interval`` seconds. Stopped through
     ``stop`` (which also sets ``wake``), never by cancellation: a cancelled task would leave its store query running
     in a worker thread while the store is closed under it (which crashes SQLite).
     """
@@ -64,7 +64,7 @@ async def _follow_store(container: Container, interval: float, stop: asyncio.Eve
 
 @contextlib.asynccontextmanager
 async def _listening(settings: Settings, container: Container, wake: asyncio.Event) -> AsyncIterator[None]:
-    """On PostgreSQL, wake the follower and the relay whenever any process commits events (``service.notify``)."""
+    """On PostgreSQL, wake the follower and the relay whenever any process commits events (``publish.notify``)."""
     url = settings.effective_database_url
     if not url.startswith("postgres"):
         yield

@@ -37,8 +37,8 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
 
     from service.app import create_app
-    from service.auth import KeyConfigurationError, parse_keys
     from service.container import StoreKeyError, preflight
+    from service.http.auth import KeyConfigurationError, parse_keys
     from service.http.server import protocol
     from service.logs import configure_logging
 
@@ -79,7 +79,7 @@ def keys() -> None:
 )
 def keys_new(name: str, scopes: str) -> None:
     """Print a new API key and the TELEPHONY_API_KEYS entry that enables it (the key stored only hashed)."""
-    from service.auth import KeyConfigurationError, entry, new_key, parse_keys
+    from service.http.auth import KeyConfigurationError, entry, new_key, parse_keys
 
     key = new_key()
     line = entry(name, key, scopes)
@@ -184,8 +184,8 @@ DATA_DIR_OPTION = click.option(
 
 def _open_store(data_dir: Path | None, public_ids_allowed: bool = False):  # type: ignore[no-untyped-def]
     """The configured event store (as ``serve`` would open it), checked readable with the configured key."""
-    from service.application import SettingsApplication
     from service.container import StoreKeyError, check_store_readable
+    from service.write.application import SettingsApplication
 
     try:
         settings = Settings.from_env(data_dir=data_dir)
@@ -222,8 +222,8 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
     """
     import msgspec
 
-    from service.audit import iter_events, parse_time
-    from service.errors import InvalidSettingsError
+    from service.audit.history import iter_events, parse_time
+    from service.write.errors import InvalidSettingsError
 
     try:
         until_time = parse_time("until", until)
@@ -266,8 +266,8 @@ def _digest(_context: click.Context, _parameter: click.Parameter, value: str | N
 @DATA_DIR_OPTION
 def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
     """Check every event's hash chain and the checkpoints; exit 1 naming the first bad event."""
-    from service.audit_verify import verify
-    from service.chain import Checkpoints
+    from service.audit.verify import verify
+    from service.write.chain import Checkpoints
 
     app = _open_store(data_dir)
     try:
@@ -294,7 +294,7 @@ def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
 @DATA_DIR_OPTION
 def audit_checkpoint(data_dir: Path | None) -> None:
     """Seal every event not yet covered by a checkpoint now (the service does it by itself after its commits)."""
-    from service.chain import Checkpoints
+    from service.write.chain import Checkpoints
 
     app = _open_store(data_dir)
     try:
@@ -317,7 +317,7 @@ def migrate_keyed_ids(data_dir: Path | None) -> None:
     Stop every replica first. One transaction moves those aggregates to their keyed ids and recomputes their hash
     chains; the audit checkpoints are then written anew. Running it again changes nothing.
     """
-    from service.rekey import PublicIdsError, rekey
+    from service.audit.rekey import PublicIdsError, rekey
 
     app = _open_store(data_dir, public_ids_allowed=True)
     try:
@@ -351,7 +351,7 @@ def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None
     With --url the live ones are a running service's (compared at its read-model position); without, the ones the
     service's own catch-up builds from the same store. Exits 1 when they differ.
     """
-    from service.audit_rebuild import compare_with_catch_up, compare_with_service, replay
+    from service.audit.rebuild import compare_with_catch_up, compare_with_service, replay
 
     app = _open_store(data_dir)
     try:

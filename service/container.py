@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from service.application import SettingsApplication
-from service.nats_link import NatsLink
-from service.read_model import ReadModel
-from service.rekey import PublicIdsError, check_ids_keyed
-from service.relay import Relay
+from service.audit.rekey import PublicIdsError, check_ids_keyed
+from service.publish.nats_link import NatsLink
+from service.publish.relay import Relay
+from service.read.read_model import ReadModel
 from service.settings import Settings
+from service.write.application import SettingsApplication
 
 log = logging.getLogger("telephony_settings")
 

@@ -114,7 +114,7 @@ class Settings:
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 # Also the pool's wait for a free connection: with the database away, answer 503 quickly.
                 "POSTGRES_CONNECT_TIMEOUT": "1",
-                "APPLICATION_RECORDER_TOPIC": "service.store:FailFastPostgresRecorder",
+                "APPLICATION_RECORDER_TOPIC": "service.write.store:FailFastPostgresRecorder",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
                 "POSTGRES_PRE_PING": "y",
                 # Sized for the worker threads that run commands (anyio's default limiter: 40).

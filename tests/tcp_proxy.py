@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from service.nats_embedded import free_port
+from service.publish.nats_embedded import free_port
 
 
 class TcpProxy:

@@ -1,7 +1,7 @@
 """The audit routes: the change history, for all settings and per endpoint or provider. Scope ``audit``.
 
 The point-in-time reads (``as_of`` / ``at_position`` on the settings GET routes) are in those routes' controllers;
-they call ``service.audit`` too and need the same scope.
+they call ``service.audit.history`` too and need the same scope.
 """
 
 from __future__ import annotations
@@ -14,12 +14,20 @@ from litestar.di import NamedDependency
 from litestar.params import PathParameter, QueryParameter
 
 from events import SETTINGS_ID
-from service.audit import EVENT_TYPES, TOPICS, AuditFilter, AuditPage, aggregate_notifications, list_events, parse_time
+from service.audit.history import (
+    EVENT_TYPES,
+    TOPICS,
+    AuditFilter,
+    AuditPage,
+    aggregate_notifications,
+    list_events,
+    parse_time,
+)
 from service.container import Container
-from service.errors import EndpointNotFoundError
 from service.http.endpoints import parse_endpoint_id
 from service.http.schemas import MAX_POSITION, error_responses, needs
-from service.rules import PHONE_NUMBER_PATTERN, phone_number_filter
+from service.write.errors import EndpointNotFoundError
+from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
 After = Annotated[
     int, QueryParameter(ge=0, le=MAX_POSITION, description="Events after this position (0: from the start)")

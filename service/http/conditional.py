@@ -16,7 +16,9 @@ from litestar import Response
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
-from service.conditions import (
+from service.container import Container
+from service.read.queries import get_endpoint_tagged, get_provider_settings_tagged, present_endpoint, present_provider
+from service.write.conditions import (
     IDEMPOTENCY_KEY_PATTERN,
     Conditions,
     IdempotencyRequest,
@@ -25,10 +27,8 @@ from service.conditions import (
     parse_entity_tags,
     provider_etag,
 )
-from service.container import Container
-from service.domain import Actor
-from service.errors import EndpointNotFoundError
-from service.queries import get_endpoint_tagged, get_provider_settings_tagged, present_endpoint, present_provider
+from service.write.decisions import Actor
+from service.write.errors import EndpointNotFoundError
 
 IfMatch = Annotated[
     str | None,

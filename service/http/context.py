@@ -17,8 +17,8 @@ from litestar.status_codes import HTTP_408_REQUEST_TIMEOUT
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.domain import Actor
 from service.logs import ACCESS_LOGGER
+from service.write.decisions import Actor
 
 REQUEST_ID_HEADER = "x-request-id"
 _VALID_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")

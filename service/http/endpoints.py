@@ -12,13 +12,11 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from service.audit import parse_moment
+from service.audit.history import parse_moment
 from service.container import Container
-from service.domain import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
-from service.errors import EndpointNotFoundError
-from service.http.audit_moment import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
 from service.http.context import add_response_headers
+from service.http.moments import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.schemas import (
     MAX_POSITION,
     EndpointCreate,
@@ -30,8 +28,10 @@ from service.http.schemas import (
     present_fields,
 )
 from service.http.strict import decode_strict
-from service.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
-from service.rules import PHONE_NUMBER_PATTERN, phone_number_filter
+from service.read.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
+from service.write.decisions import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
+from service.write.errors import EndpointNotFoundError
+from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
 BASE = "/api/settings/endpoints"
 FIXED = "is fixed for an endpoint: delete the endpoint and create a new one to change it"

@@ -23,14 +23,14 @@ from litestar.status_codes import (
 )
 
 from events import PROVIDERS
-from service.audit import EVENT_TYPES
-from service.conditions import (
+from service.audit.history import EVENT_TYPES
+from service.write.conditions import (
     BAD_IDEMPOTENCY_KEY,
     IdempotencyKeyError,
     IdempotencyKeyReusedError,
     PreconditionFailedError,
 )
-from service.errors import (
+from service.write.errors import (
     ConcurrentChangeError,
     DuplicatePhoneNumberError,
     EndpointNotFoundError,

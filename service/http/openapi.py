@@ -5,7 +5,7 @@ The document says more than what Litestar derives from the handlers, so that it 
 
 * ``additionalProperties: false`` on every request body that refuses unknown fields (a ``forbid_unknown_fields``
   struct); Litestar leaves it out.
-* Fields whose rules are code (``service.rules``, which names every bad field at once with a precise message) get
+* Fields whose rules are code (``service.write.rules``, which names every bad field at once with a precise message) get
   the pattern of what passes those rules: phone numbers ``events.phone_numbers.possible_number_pattern()`` (the
   canonical E.164 form: country codes and lengths from libphonenumber), labels and credentials without control
   characters. (The ``phone_number`` filters keep the shape Litestar checks: any number of that shape is a fine
@@ -31,7 +31,7 @@ from litestar.static_files import create_static_files_router
 
 from events.phone_numbers import possible_number_pattern
 from service.http import schemas
-from service.rules import LABEL_PATTERN, TEXT_PATTERN
+from service.write.rules import LABEL_PATTERN, TEXT_PATTERN
 
 PHONE_NUMBER_FIELDS = ("phone_number", "twilio_phone_number", "exotel_phone_number", "vobiz_phone_number")
 URL_FIELDS = ("public_base_url", "exotel_api_base")
@@ -79,7 +79,7 @@ def forbid_unknown_fields(document: OpenAPI) -> None:
 
 
 def field_patterns() -> dict[str, str]:
-    """Request body field -> the pattern the server's rules (``service.rules``) hold it to."""
+    """Request body field -> the pattern the server's rules (``service.write.rules``) hold it to."""
     phone_number = possible_number_pattern()
     return {
         **dict.fromkeys(PHONE_NUMBER_FIELDS, phone_number),

@@ -1,7 +1,7 @@
 """Request and response bodies of the REST API (msgspec structs; their constraints appear in OpenAPI).
 
 Types and shapes are checked here; rules that need code (E.164 numbers, public URLs, the provider's required
-credentials) live in ``service.rules`` and ``service.domain``.
+credentials) live in ``service.write.rules`` and ``service.write.decisions``.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
 from events import wire
-from service.rules import AGENT_NAME_PATTERN, LABEL_MAX_LENGTH, TWILIO_ACCOUNT_SID_PATTERN
+from service.write.rules import AGENT_NAME_PATTERN, LABEL_MAX_LENGTH, TWILIO_ACCOUNT_SID_PATTERN
 
 ProviderName = Literal["twilio", "exotel", "vobiz"]
 AgentName = Annotated[
     str, Meta(pattern=AGENT_NAME_PATTERN, description="Letters, digits, '.', '_', '-'; 1-64 characters; goes into URLs")
 ]
-# The patterns of labels, phone numbers, URLs and credentials are checked by ``service.rules`` (every bad field
+# The patterns of labels, phone numbers, URLs and credentials are checked by ``service.write.rules`` (every bad field
 # named at once, with a message that says what is wrong) and shown in the OpenAPI document by ``service.http.openapi``.
 Label = Annotated[str, Meta(max_length=LABEL_MAX_LENGTH, description="Human-readable label; no control characters")]
 PHONE_NUMBER_DESCRIPTION = (

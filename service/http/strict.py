@@ -16,9 +16,9 @@ from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPI, Parameter
 
-from service.errors import FieldError, InvalidSettingsError
 from service.http.errors import describe_msgspec_error
 from service.http.openapi import document
+from service.write.errors import FieldError, InvalidSettingsError
 
 T = TypeVar("T")
 

@@ -15,8 +15,8 @@ import httpx
 
 from events import PUBLIC_EVENT_TYPES, EndpointCreated, EndpointDeleted, PhoneNumberClaimed, PhoneNumberReleased, wire
 from service.container import build_container
-from service.domain import phone_number_index_id
 from service.settings import Settings
+from service.write.decisions import phone_number_index_id
 from tests.clients import AUTH
 from tests.nats_support import StreamMessage
 

@@ -69,8 +69,8 @@ def test_serve_refuses_a_wrong_cipher_key_with_a_clear_message_and_touches_nothi
     from eventsourcing.cipher import AESCipher
 
     from service.container import build_container
-    from service.domain import Actor, NewEndpoint
     from service.settings import Settings
+    from service.write.decisions import Actor, NewEndpoint
 
     data = tmp_path / "data"
     right = AESCipher.create_key(32)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from service.domain import STALE_MASK
+from service.write.decisions import STALE_MASK
 from tests.clients import TEST_API_KEY
 from tests.e2e.conftest import ServiceProcess, service_environment
 

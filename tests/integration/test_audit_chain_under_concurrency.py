@@ -9,11 +9,11 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from events import SETTINGS_ID, ProviderUpdated
-from service.application import SettingsApplication
-from service.audit_verify import verify
-from service.chain import Checkpoints
-from service.domain import Actor, NewEndpoint
+from service.audit.verify import verify
 from service.settings import Settings
+from service.write.application import SettingsApplication
+from service.write.chain import Checkpoints
+from service.write.decisions import Actor, NewEndpoint
 from tests.seed import TWILIO
 
 WRITERS = 6

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from eventsourcing.domain import DomainEvent
 
 from events import EndpointCreated, EndpointUpdated
-from service.application import SettingsApplication
 from service.cli import main
 from service.settings import Settings
+from service.write.application import SettingsApplication
 from tests.clients import api_client
 from tests.integration.support import ENDPOINTS, TELEPHONY, endpoint_url
 from tests.seed import TWILIO

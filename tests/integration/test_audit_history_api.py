@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from litestar.testing import TestClient
 
-from service import audit
+from service.audit import history as audit
 from service.settings import Settings
 from tests.clients import api_client
 from tests.integration.support import ENDPOINTS, TELEPHONY, endpoint_url

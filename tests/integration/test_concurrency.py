@@ -8,8 +8,8 @@ from litestar.testing import TestClient
 
 from events import EndpointCreated, EndpointUpdated, ProviderUpdated
 from service.container import Container
-from service.domain import Actor, NewEndpoint
-from service.errors import DuplicatePhoneNumberError
+from service.write.decisions import Actor, NewEndpoint
+from service.write.errors import DuplicatePhoneNumberError
 from tests.integration.support import (
     ENDPOINTS,
     TELEPHONY,

@@ -10,9 +10,9 @@ from litestar.testing import TestClient
 
 from events import EndpointCreated
 from service.container import build_container
-from service.domain import Actor, NewEndpoint
-from service.queries import get_endpoint, get_provider_settings
+from service.read.queries import get_endpoint, get_provider_settings
 from service.settings import Settings
+from service.write.decisions import Actor, NewEndpoint
 from tests.clients import api_client
 from tests.integration.support import (
     ENDPOINTS,

@@ -43,9 +43,9 @@ from schemathesis.checks import (
 from schemathesis.python import asgi
 
 from service.app import create_app
-from service.conditions import IDEMPOTENCY_KEY_PATTERN
-from service.domain import STALE_MASK
 from service.settings import Settings
+from service.write.conditions import IDEMPOTENCY_KEY_PATTERN
+from service.write.decisions import STALE_MASK
 from tests.clients import AUTH, TEST_API_KEYS
 from tests.seed import EXOTEL, TWILIO
 

@@ -14,15 +14,15 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.cipher import AESCipher
 
-from service.application import SettingsApplication
-from service.audit_verify import verify
-from service.chain import Checkpoints
+from service.audit.verify import verify
 from service.cli import main
-from service.conditions import Conditions, IdempotencyRequest
 from service.container import StoreKeyError, build_container
-from service.domain import Actor, NewEndpoint
-from service.ids import PUBLIC, public_idempotency_id, public_phone_number_index_id
 from service.settings import Settings
+from service.write.application import SettingsApplication
+from service.write.chain import Checkpoints
+from service.write.conditions import Conditions, IdempotencyRequest
+from service.write.decisions import Actor, NewEndpoint
+from service.write.ids import PUBLIC, public_idempotency_id, public_phone_number_index_id
 from tests.clients import api_client
 
 NUMBERS = [f"+1555000{n:04d}" for n in range(40)]

@@ -15,7 +15,7 @@ import msgspec
 from litestar.testing import TestClient
 
 from events import wire
-from service.nats_embedded import EmbeddedNatsServer
+from service.publish.nats_embedded import EmbeddedNatsServer
 from service.settings import Settings
 from tests.clients import api_client
 from tests.nats_support import StreamMessage, delete_stream, kv_entries, stream_messages, wait_until

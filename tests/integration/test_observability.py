@@ -64,7 +64,7 @@ def test_metrics_count_requests_by_route_template_and_report_positions(settings:
 
 
 def test_nats_state_is_reported_down_when_nats_is_unreachable(tmp_path) -> None:
-    from service.nats_embedded import free_port
+    from service.publish.nats_embedded import free_port
 
     settings = Settings(data_dir=tmp_path, nats_url=f"nats://127.0.0.1:{free_port()}", poll_interval=0.1)
     with api_client(settings) as client:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.application import SettingsApplication
 from service.container import Container
-from service.domain import Actor, NewEndpoint
-from service.read_model import ReadModel
+from service.read.read_model import ReadModel
 from service.settings import Settings
+from service.write.application import SettingsApplication
+from service.write.decisions import Actor, NewEndpoint
 from tests.seed import TWILIO_SID
 
 ACTOR = Actor(name="tester", request_id="r-1")

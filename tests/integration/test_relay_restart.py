@@ -12,9 +12,9 @@ from nats.js.errors import NotFoundError
 
 from events import wire
 from service.container import build_container
-from service.domain import Actor, NewEndpoint
-from service.nats_link import NatsLink
-from service.relay import Relay
+from service.publish.nats_link import NatsLink
+from service.publish.relay import Relay
+from service.write.decisions import Actor, NewEndpoint
 from tests.nats_support import stream_messages
 
 BACKLOG = 1500

@@ -10,7 +10,7 @@ from dataclasses import replace
 from litestar.testing import TestClient
 
 from projections.watch import RouteWatcher
-from service.nats_embedded import EmbeddedNatsServer
+from service.publish.nats_embedded import EmbeddedNatsServer
 from service.settings import Settings
 from tests.clients import api_client
 

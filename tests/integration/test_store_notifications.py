@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.notify import CHANNEL
+from service.publish.notify import CHANNEL
 from service.settings import Settings
 from tests.clients import api_client
 from tests.nats_support import wait_until

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.audit import AuditFilter, Moment, parse_moment, present
-from service.errors import InvalidSettingsError
+from service.audit.history import AuditFilter, Moment, parse_moment, present
+from service.write.errors import InvalidSettingsError
 from tests.unit.builders import at, endpoint_created, endpoint_deleted, endpoint_updated, provider_updated
 
 

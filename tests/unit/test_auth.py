@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.auth import KeyConfigurationError, KeyRing, entry, load_key_ring, new_key, parse_keys
+from service.http.auth import KeyConfigurationError, KeyRing, entry, load_key_ring, new_key, parse_keys
 
 ALICE_KEY = "alice-key-0123456789abcdef"
 BOB_KEY = "bob-key-fedcba9876543210"

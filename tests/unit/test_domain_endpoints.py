@@ -17,7 +17,7 @@ from events import (
     PhoneNumberReleased,
 )
 from projections import Endpoint, evolve_endpoint
-from service.domain import (
+from service.write.decisions import (
     PHONE_NUMBER_NAMESPACE,
     Actor,
     NewEndpoint,
@@ -29,8 +29,8 @@ from service.domain import (
     normalise_new_endpoint,
     phone_number_index_id,
 )
-from service.errors import DuplicatePhoneNumberError, EndpointNotFoundError, InvalidSettingsError
-from service.rules import to_e164
+from service.write.errors import DuplicatePhoneNumberError, EndpointNotFoundError, InvalidSettingsError
+from service.write.rules import to_e164
 from tests import seed
 from tests.unit.builders import endpoint_created, endpoint_updated
 

@@ -9,8 +9,8 @@ import pytest
 from events import PROVIDER_FIELDS, SETTINGS_ID, ProviderUpdated
 from projections import ProviderConfig, ProviderView, mask_secret, masked
 from projections import provider as provider_projection
-from service.domain import Actor, decide_update_provider, missing_settings, normalise_provider_patch
-from service.errors import InvalidSettingsError
+from service.write.decisions import Actor, decide_update_provider, missing_settings, normalise_provider_patch
+from service.write.errors import InvalidSettingsError
 from tests.seed import EXOTEL, TWILIO, VOBIZ
 from tests.unit.builders import provider_updated
 

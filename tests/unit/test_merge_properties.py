@@ -28,8 +28,8 @@ from events import ENDPOINT_FIELDS, PROVIDER_FIELDS, PROVIDERS, SECRET_FIELDS, E
 from events.phone_numbers import to_e164
 from projections import Endpoint, ProviderConfig, ProviderView, evolve_endpoint, mask_secret
 from projections import provider as provider_projection
-from service.domain import Actor, decide_update_endpoint, decide_update_provider
-from service.errors import EndpointNotFoundError, InvalidSettingsError
+from service.write.decisions import Actor, decide_update_endpoint, decide_update_provider
+from service.write.errors import EndpointNotFoundError, InvalidSettingsError
 
 PROPERTIES = settings(max_examples=150, deadline=None, derandomize=True, database=None)
 ACTOR = Actor(name="property", request_id="req-1")

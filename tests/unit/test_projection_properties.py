@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from events import ENDPOINT_FIELDS
 from projections import Endpoint, EndpointsView, evolve_endpoint
 from projections import endpoints as endpoints_projection
-from service.domain import (
+from service.write.decisions import (
     Actor,
     NewEndpoint,
     PhoneNumberIndex,
@@ -26,7 +26,7 @@ from service.domain import (
     decide_update_endpoint,
     evolve_index,
 )
-from service.errors import DuplicatePhoneNumberError, EndpointNotFoundError
+from service.write.errors import DuplicatePhoneNumberError, EndpointNotFoundError
 
 NUMBERS = ["+15551234567", "+919876543210", "+442079460958"]
 agents = st.none() | st.sampled_from(["support-agent", "sales-agent", "a", "Agent_9.x"])

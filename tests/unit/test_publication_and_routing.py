@@ -11,7 +11,7 @@ import msgspec
 from events import wire
 from projections import SettingsView
 from projections.routing import RoutingTable
-from service.publication import advance
+from service.publish.publication import advance
 from tests.unit.builders import endpoint_created, endpoint_deleted, endpoint_updated, provider_updated
 
 BASE = "https://voice.example.com"

@@ -9,12 +9,12 @@ from uuid import UUID, uuid4
 
 from projections import SettingsView, evolve_endpoint
 from projections import settings as settings_projection
-from service.queries import EndpointFilter, format_time, get_endpoint, get_provider_settings, list_endpoints
+from service.read.queries import EndpointFilter, format_time, get_endpoint, get_provider_settings, list_endpoints
 from tests.unit.builders import endpoint_created, endpoint_deleted, provider_updated
 
 
 class InMemoryReadModel:
-    """The part of ``service.read_model.ReadModel`` a query uses: a view to read."""
+    """The part of ``service.read.read_model.ReadModel`` a query uses: a view to read."""
 
     def __init__(self, *events: object) -> None:
         self.view = SettingsView()

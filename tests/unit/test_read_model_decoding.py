@@ -9,7 +9,7 @@ import uuid
 import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, UUIDAsHex
 
-from service.read_model import MsgspecJSONReader
+from service.read.read_model import MsgspecJSONReader
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.rules import e164_digits, to_e164
+from service.write.rules import e164_digits, to_e164
 
 
 @pytest.mark.parametrize("seed_example", ["+15551234567", "+919876543210"])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.rules import to_public_https_url
+from service.write.rules import to_public_https_url
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 """Point-in-time reads for the settings GET routes: ``as_of=<UTC time>`` or ``at_position=<N>``.
 
 The routes add these two query parameters and hand over to the functions here when one is given; the answer has
-the same shape as the live one, folded from the events up to that moment (``service.audit``). They need the
-``audit`` scope (``service.auth``), and carry no ETag: a past state cannot be a precondition for a change.
+the same shape as the live one, folded from the events up to that moment (``service.audit.history``). They need the
+``audit`` scope (``service.http.auth``), and carry no ETag: a past state cannot be a precondition for a change.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from litestar import Response
 from litestar.concurrency import sync_to_thread
 from litestar.params import QueryParameter
 
-from service import audit
+from service.audit import history as audit
 from service.container import Container
-from service.errors import EndpointNotFoundError
 from service.http.schemas import MAX_POSITION, EndpointOut, ProviderSettings
-from service.queries import get_endpoint, get_provider_settings
+from service.read.queries import get_endpoint, get_provider_settings
+from service.write.errors import EndpointNotFoundError
 
 AsOf = Annotated[
     str | None,

@@ -26,11 +26,11 @@ from nats.js.kv import KeyValue
 from events import wire
 from projections import SettingsView
 from projections.settings import evolve
-from service.application import SettingsApplication
-from service.nats_link import NatsLink
-from service.publication import Publication, advance, all_routes, public_provider
-from service.read_model import EventDecoder, gc_paused
-from service.relay_lease import RelayLease
+from service.publish.lease import RelayLease
+from service.publish.nats_link import NatsLink
+from service.publish.publication import Publication, advance, all_routes, public_provider
+from service.read.read_model import EventDecoder, gc_paused
+from service.write.application import SettingsApplication
 
 log = logging.getLogger("telephony_settings.relay")
 
@@ -245,7 +245,7 @@ class Relay:
         )
 
     def _fold_until(self, position: int) -> SettingsView:
-        with gc_paused():  # a bulk fold: see service.read_model.gc_paused
+        with gc_paused():  # a bulk fold: see service.read.read_model.gc_paused
             return self._fold_until_unpaused(position)
 
     def _fold_until_unpaused(self, position: int) -> SettingsView:

@@ -9,9 +9,9 @@ from uuid import UUID
 
 from events import PROVIDER_FIELDS
 from projections import Endpoint, ProviderConfig, inbound_webhook_url, masked
-from service.conditions import endpoint_etag, provider_etag
 from service.http.schemas import EndpointOut, ProviderSettings
-from service.read_model import ReadModel
+from service.read.read_model import ReadModel
+from service.write.conditions import endpoint_etag, provider_etag
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,9 @@ from eventsourcing.utils import Environment
 from events import SETTINGS_ID, IdempotencyKeyUsed
 from projections import Endpoint, ProviderView, evolve_endpoint
 from projections import provider as provider_projection
-from service import domain
-from service.chain import ChainedEventStore, ChainMapper
-from service.conditions import (
+from service.write import decisions as domain
+from service.write.chain import ChainedEventStore, ChainMapper
+from service.write.conditions import (
     NO_CONDITIONS,
     Conditions,
     IdempotencyKeyReusedError,
@@ -32,9 +32,9 @@ from service.conditions import (
     endpoint_etag,
     provider_etag,
 )
-from service.domain import Actor, NewEndpoint, PhoneNumberIndex
-from service.errors import ConcurrentChangeError, SettingsError
-from service.ids import AggregateIds
+from service.write.decisions import Actor, NewEndpoint, PhoneNumberIndex
+from service.write.errors import ConcurrentChangeError, SettingsError
+from service.write.ids import AggregateIds
 
 S = TypeVar("S")
 MAX_ATTEMPTS = 50
@@ -47,7 +47,7 @@ class SettingsApplication(Application[UUID]):
 
     def __init__(self, env: Mapping[str, str]) -> None:
         super().__init__(env=dict(env))
-        # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.ids).
+        # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.write.ids).
         self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))
         # The provider aggregate gains an event per PUT for ever: keep its folded state and fast-forward it.
         self._provider_cache: ProviderView = provider_projection.INITIAL
@@ -69,7 +69,7 @@ class SettingsApplication(Application[UUID]):
         return Environment(name, dict(env or {}))
 
     def construct_mapper(self) -> Mapper[UUID]:
-        # Every stored event is hash-chained to its aggregate's previous one: tamper evidence (service.chain).
+        # Every stored event is hash-chained to its aggregate's previous one: tamper evidence (service.write.chain).
         return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ChainMapper)
 
     def construct_event_store(self) -> EventStore[UUID]:

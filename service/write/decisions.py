@@ -1,6 +1,6 @@
 """The domain rules of telephony settings as pure ``decide`` functions: state + command -> new events.
 
-State comes from the same folds the read side uses (``projections``); the write side (``service.application``)
+State comes from the same folds the read side uses (``projections``); the write side (``service.write.application``)
 loads it from the store, calls a ``decide_*`` function and saves the events it returns with optimistic
 concurrency. Nothing here does I/O.
 """
@@ -27,15 +27,15 @@ from events import (
     ProviderUpdated,
 )
 from projections import Endpoint, ProviderConfig, ProviderView, looks_masked, mask_secret
-from service import rules
-from service.errors import (
+from service.write import rules
+from service.write.errors import (
     DuplicatePhoneNumberError,
     EndpointNotFoundError,
     FieldError,
     InvalidSettingsError,
 )
-from service.ids import PHONE_NUMBER_NAMESPACE as PHONE_NUMBER_NAMESPACE  # re-exported
-from service.ids import public_phone_number_index_id
+from service.write.ids import PHONE_NUMBER_NAMESPACE as PHONE_NUMBER_NAMESPACE  # re-exported
+from service.write.ids import public_phone_number_index_id
 
 STALE_MASK = (
     "is a masked value that is not the mask of the current secret (it changed since it was read): send the "
@@ -71,7 +71,7 @@ class NewEndpoint:
 class PhoneNumberIndex:
     """Which endpoint holds a phone number; ``version`` is the index aggregate's, 0 before its first event.
 
-    ``id`` is the index aggregate's id as this store derives it (``service.ids``: keyed when the store is encrypted);
+    ``id`` is the index aggregate's id as this store derives it (``write.ids``: keyed when the store is encrypted);
     ``None`` means the public id of the number.
     """
 

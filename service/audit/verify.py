@@ -2,7 +2,7 @@
 
 It reads the notification log once, in order, in batches (memory: one chain head per aggregate), and the
 checkpoints beside it. For every event it checks that its version follows the previous one of its aggregate and
-that its stored chain hash equals the hash recomputed from the stored bytes (``service.chain``); whenever the log
+that its stored chain hash equals the hash recomputed from the stored bytes (``service.write.chain``); whenever the log
 passes a checkpoint's position it checks that the events of the checkpoint's range are exactly the ones it sealed
 (count, order, last version and hash of every aggregate touched). It needs no cipher key for the events, only to
 read the checkpoints (which are stored like events).
@@ -18,8 +18,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from events.checkpoints import CHECKPOINT_ID, AuditCheckpoint
-from service.audit import scan
-from service.chain import GENESIS, Checkpoints, chain_hash_of, link, range_record, unseal
+from service.audit.history import scan
+from service.write.chain import GENESIS, Checkpoints, chain_hash_of, link, range_record, unseal
 
 CHECKPOINT_PAGE = 100
 

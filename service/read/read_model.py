@@ -40,7 +40,7 @@ from eventsourcing.utils import resolve_topic
 
 from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS, evolve
-from service.chain import ChainMapper, unseal
+from service.write.chain import ChainMapper, unseal
 
 BATCH_SIZE = 1000
 

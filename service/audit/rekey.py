@@ -1,6 +1,6 @@
 """Re-keying an encrypted store's derived ids: ``telephony-settings migrate keyed-ids``.
 
-Stores encrypted before keyed ids existed (``service.ids``) keep their phone-number index and Idempotency-Key
+Stores encrypted before keyed ids existed (``service.write.ids``) keep their phone-number index and Idempotency-Key
 aggregates at public ids, which reveal the numbers to anyone who can test candidates. The service refuses to start
 on such a store (``public_ids_in``) and names the command that migrates it, once, with every replica stopped:
 
@@ -22,13 +22,13 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
 from events import IdempotencyKeyUsed, PhoneNumberClaimed, PhoneNumberReleased
-from service.audit import scan
-from service.chain import GENESIS, MAGIC, Checkpoints, checkpoint_recorder, legacy_hash, link, unseal
+from service.audit.history import scan
+from service.write.chain import GENESIS, MAGIC, Checkpoints, checkpoint_recorder, legacy_hash, link, unseal
 
 DERIVED_ID_TOPICS = tuple(get_topic(cls) for cls in (PhoneNumberClaimed, PhoneNumberReleased, IdempotencyKeyUsed))
 """The events of the aggregates whose ids are derived from values (a phone number, an API key name and key)."""
 PUBLIC_ID_VERSION = 5
-"""Public derived ids are ``uuid5``; keyed ones carry version 4 (``service.ids``)."""
+"""Public derived ids are ``uuid5``; keyed ones carry version 4 (``service.write.ids``)."""
 
 
 class PublicIdsError(Exception):

@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from events import IdempotencyKeyUsed
-from service.errors import SettingsError
+from service.write.errors import SettingsError
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"  # printable ASCII, no spaces, as the IETF draft's examples
 BAD_IDEMPOTENCY_KEY = "Idempotency-Key must be 1 to 255 printable ASCII characters without spaces"

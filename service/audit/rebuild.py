@@ -2,7 +2,7 @@
 
 The replay is the plain fold of ``projections`` over every stored event, in log order, read in batches. The live
 read models are those of a running service (fetched over HTTP at its read-model position, so both describe the
-same events) or, without one, those the service's own catch-up (``service.read_model.ReadModel``) builds.
+same events) or, without one, those the service's own catch-up (``service.read.read_model.ReadModel``) builds.
 Differences are reported per endpoint and field.
 """
 
@@ -18,9 +18,9 @@ import msgspec
 
 from projections import SettingsView
 from projections.settings import evolve
-from service.audit import PastReadModel, scan
-from service.queries import EndpointFilter, get_provider_settings, list_endpoints
-from service.read_model import ReadModel
+from service.audit.history import PastReadModel, scan
+from service.read.queries import EndpointFilter, get_provider_settings, list_endpoints
+from service.read.read_model import ReadModel
 
 LIVE_ATTEMPTS = 5
 

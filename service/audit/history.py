@@ -36,7 +36,7 @@ from events import (
 )
 from projections import SettingsView, mask_secret
 from projections.settings import evolve
-from service.errors import FieldError, InvalidSettingsError
+from service.write.errors import FieldError, InvalidSettingsError
 
 BATCH_SIZE = 1000
 SCAN_LIMIT = 20_000
@@ -300,7 +300,7 @@ def parse_moment(as_of: str | None, at_position: int | None) -> Moment | None:
 
 
 class PastReadModel:
-    """A settings view folded up to a moment; quacks like ``ReadModel`` for the functions of ``service.queries``."""
+    """A settings view folded up to a moment; quacks like ``ReadModel`` for the functions of ``read.queries``."""
 
     def __init__(self, view: SettingsView) -> None:
         self._view = view

@@ -20,7 +20,7 @@ read. No extra aggregate read per save. Heads enter the cache only from events r
 aggregates swapped positions. ``Checkpoints.write`` appends ``AuditCheckpoint`` events (in their own table, not in the
 notification log) that each seal a range of positions: their ``digest`` chains the previous checkpoint's digest
 with the position, aggregate id, version and chain hash of every event in the range. The service writes one shortly
-after its commits (``Checkpointer``) and one when it stops. ``service.audit_verify`` checks both.
+after its commits (``Checkpointer``) and one when it stops. ``service.audit.verify`` checks both.
 """
 
 from __future__ import annotations
@@ -223,10 +223,10 @@ def checkpoint_recorder(app: Application[UUID]) -> AggregateRecorder:
 def _fail_fast_postgres_recorder_class() -> type:
     from eventsourcing.postgres import PostgresAggregateRecorder
 
-    from service.store import _unwrapped
+    from service.write.store import _unwrapped
 
     class FailFastPostgresAggregateRecorder(PostgresAggregateRecorder):
-        """Like ``service.store.FailFastPostgresRecorder``: one attempt per call, so an outage fails in seconds."""
+        """Like ``write.store.FailFastPostgresRecorder``: one attempt per call, so an outage fails in seconds."""
 
         insert_events = _unwrapped(PostgresAggregateRecorder.insert_events)
         select_events = _unwrapped(PostgresAggregateRecorder.select_events)
