@@ -16,6 +16,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
+from service.audit.checkpoints import Checkpointer
 from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
@@ -30,10 +31,9 @@ from service.http.telephony import TelephonyController
 from service.publish.lease import lease_for
 from service.publish.nats_embedded import EmbeddedNatsServer
 from service.publish.nats_link import NatsLink
-from service.publish.notify import StoreListener, install_trigger
+from service.publish.notify import StoreListener
 from service.publish.relay import Relay
 from service.settings import Settings
-from service.write.chain import Checkpointer
 
 log = logging.getLogger("telephony_settings")
 
@@ -66,13 +66,8 @@ async def _follow_store(container: Container, interval: float, stop: asyncio.Eve
 async def _listening(settings: Settings, container: Container, wake: asyncio.Event) -> AsyncIterator[None]:
     """On PostgreSQL, wake the follower and the relay whenever any process commits events (``publish.notify``)."""
     url = settings.effective_database_url
-    if not url.startswith("postgres"):
-        yield
-        return
-    try:
-        await sync_to_thread(install_trigger, url)
-    except Exception as exc:  # e.g. no right to create triggers: polling still works
-        log.warning("store notifications unavailable (%s); following the store by polling", type(exc).__name__)
+    channel = getattr(container.app.recorder, "channel_name", None)  # eventsourcing's PostgreSQL recorder has one
+    if not url.startswith("postgres") or channel is None:
         yield
         return
     loop = asyncio.get_running_loop()
@@ -82,7 +77,7 @@ async def _listening(settings: Settings, container: Container, wake: asyncio.Eve
         if container.relay is not None:
             container.relay.wake()
 
-    listener = StoreListener(url, on_change)
+    listener = StoreListener(url, channel, on_change)
     listener.start()
     try:
         yield

@@ -222,7 +222,8 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
     """
     import msgspec
 
-    from service.audit.history import iter_events, parse_time
+    from service.audit.history import iter_events
+    from service.read.past import parse_time
     from service.write.errors import InvalidSettingsError
 
     try:
@@ -266,8 +267,8 @@ def _digest(_context: click.Context, _parameter: click.Parameter, value: str | N
 @DATA_DIR_OPTION
 def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
     """Check every event's hash chain and the checkpoints; exit 1 naming the first bad event."""
+    from service.audit.checkpoints import Checkpoints
     from service.audit.verify import verify
-    from service.write.chain import Checkpoints
 
     app = _open_store(data_dir)
     try:
@@ -294,7 +295,7 @@ def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
 @DATA_DIR_OPTION
 def audit_checkpoint(data_dir: Path | None) -> None:
     """Seal every event not yet covered by a checkpoint now (the service does it by itself after its commits)."""
-    from service.write.chain import Checkpoints
+    from service.audit.checkpoints import Checkpoints
 
     app = _open_store(data_dir)
     try:

@@ -24,6 +24,15 @@ KNOWN_VARIABLES = (
 )
 
 
+# The store's infrastructure, by eventsourcing's own settings (service.write.store says what each adds).
+SQLITE_STORE = "service.write.store:SQLiteStore"
+POSTGRES_STORE = "service.write.store:PostgresStore"
+STORED_FORMAT = {
+    "MAPPER_TOPIC": "service.write.chain:ChainMapper",
+    "TRANSCODER_TOPIC": "service.write.transcoder:MsgspecJSONTranscoder",
+}
+
+
 class ConfigurationError(Exception):
     """The environment does not describe a usable configuration."""
 
@@ -98,13 +107,13 @@ class Settings:
             if not path:
                 raise ConfigurationError("TELEPHONY_DATABASE_URL: use sqlite:///relative/path or sqlite:////abs/path")
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-            env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"}
+            env = {"PERSISTENCE_MODULE": SQLITE_STORE, "SQLITE_DBNAME": path, "SQLITE_LOCK_TIMEOUT": "10"}
         elif parts.scheme in ("postgresql", "postgres"):
             dbname = parts.path.lstrip("/")
             if not dbname:
                 raise ConfigurationError("TELEPHONY_DATABASE_URL: a postgresql:// URL must name the database")
             env = {
-                "PERSISTENCE_MODULE": "eventsourcing.postgres",
+                "PERSISTENCE_MODULE": POSTGRES_STORE,
                 "POSTGRES_DBNAME": unquote(dbname),
                 "POSTGRES_HOST": parts.hostname or "127.0.0.1",
                 "POSTGRES_PORT": str(port or 5432),
@@ -114,7 +123,6 @@ class Settings:
                 "POSTGRES_LOCK_TIMEOUT": "5",
                 # Also the pool's wait for a free connection: with the database away, answer 503 quickly.
                 "POSTGRES_CONNECT_TIMEOUT": "1",
-                "APPLICATION_RECORDER_TOPIC": "service.write.store:FailFastPostgresRecorder",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
                 "POSTGRES_PRE_PING": "y",
                 # Sized for the worker threads that run commands (anyio's default limiter: 40).
@@ -123,6 +131,7 @@ class Settings:
             }
         else:
             raise ConfigurationError("TELEPHONY_DATABASE_URL must start with sqlite:/// or postgresql://")
+        env.update(STORED_FORMAT)
         if self.cipher_key:
             _check_cipher_key(self.cipher_key)
             env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"

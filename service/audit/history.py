@@ -12,15 +12,14 @@ claims, idempotency keys) carry no configuration change of their own.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import ApplicationRecorder, Notification
+from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
 from events import (
@@ -34,9 +33,9 @@ from events import (
     PhoneNumberClaimed,
     ProviderUpdated,
 )
-from projections import SettingsView, mask_secret
-from projections.settings import evolve
+from projections import mask_secret
 from service.write.errors import FieldError, InvalidSettingsError
+from service.write.log import LogDecoder, aggregate_notifications, notifications
 
 BATCH_SIZE = 1000
 SCAN_LIMIT = 20_000
@@ -118,19 +117,6 @@ def present(position: int, event: Any) -> AuditEvent:
 # -- filters -----------------------------------------------------------------------------------------------------
 
 
-def parse_time(name: str, raw: str | None) -> datetime | None:
-    """An ISO 8601 timestamp; one without a zone is UTC. A 422 naming ``name`` when it is not one."""
-    if raw is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise InvalidSettingsError(
-            [FieldError(name, "must be an ISO 8601 timestamp, e.g. 2026-03-18T10:00:00Z (UTC when no zone)")]
-        ) from None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 @dataclass(frozen=True)
 class AuditFilter:
     types: tuple[str, ...] = ()
@@ -167,60 +153,6 @@ def _mentions(event: Any, e164: str) -> bool:
     return getattr(event, "phone_number", None) == e164
 
 
-# -- reading the store -------------------------------------------------------------------------------------------
-
-
-def aggregate_notifications(recorder: ApplicationRecorder, aggregate_id: UUID) -> list[Notification]:
-    """One aggregate's stored events with their positions, in version order, by the primary-key index."""
-    backend = type(getattr(recorder, "datastore", None)).__module__
-    if backend == "eventsourcing.sqlite":
-        statement = (
-            f"SELECT rowid, * FROM {recorder.events_table_name} "  # type: ignore[attr-defined]  # noqa: S608
-            "WHERE originator_id=? ORDER BY originator_version"
-        )
-        with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
-            cursor.execute(statement, [aggregate_id.hex])
-            rows = cursor.fetchall()
-        return [_notification(row["rowid"], aggregate_id, row) for row in rows]
-    if backend == "eventsourcing.postgres":
-        from psycopg.sql import SQL, Identifier
-
-        statement = SQL("SELECT * FROM {}.{} WHERE originator_id = %s ORDER BY originator_version").format(
-            Identifier(recorder.datastore.schema),  # type: ignore[attr-defined]
-            Identifier(recorder.events_table_name),  # type: ignore[attr-defined]
-        )
-        with recorder.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]
-            cursor.execute(statement, [aggregate_id])
-            rows = cursor.fetchall()
-        return [_notification(row["notification_id"], aggregate_id, row) for row in rows]
-    return [n for n in scan(recorder, after=0) if n.originator_id == aggregate_id]  # in-memory store (tests)
-
-
-def _notification(position: int, aggregate_id: UUID, row: Any) -> Notification:
-    return Notification(
-        id=position,
-        originator_id=aggregate_id,
-        originator_version=row["originator_version"],
-        topic=row["topic"],
-        state=bytes(row["state"]),
-    )
-
-
-def scan(
-    recorder: ApplicationRecorder, after: int, topics: Sequence[str] = (), stop: int | None = None
-) -> Iterator[Notification]:
-    """Every stored event after position ``after`` (up to ``stop``), in log order, read ``BATCH_SIZE`` at a time."""
-    position = after
-    while True:
-        batch = recorder.select_notifications(
-            start=position, limit=BATCH_SIZE, stop=stop, topics=list(topics), inclusive_of_start=False
-        )
-        yield from batch
-        if len(batch) < BATCH_SIZE:
-            return
-        position = batch[-1].id
-
-
 def _aggregates_of(app: Any, where: AuditFilter) -> list[UUID] | None:
     """The aggregates a filter confines the history to; ``None`` when it names none (the whole log is read)."""
     candidates: set[UUID] | None = None
@@ -238,7 +170,7 @@ def _candidates(app: Any, where: AuditFilter, after: int) -> Iterator[Notificati
     aggregates = _aggregates_of(app, where)
     topics = set(where.topics)
     if aggregates is None:
-        yield from scan(app.recorder, after, where.topics)
+        yield from notifications(app.recorder, after, topics=where.topics)
         return
     streams = [
         [n for n in aggregate_notifications(app.recorder, aggregate_id) if n.id > after and n.topic in topics]
@@ -251,7 +183,7 @@ def list_events(app: Any, where: AuditFilter, after: int = 0, limit: int = 100) 
     """One page of the history after position ``after``: at most ``limit`` events, and where to continue."""
     events: list[AuditEvent] = []
     last_seen: int | None = None
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = LogDecoder(app).to_domain_event
     for scanned, notification in enumerate(_candidates(app, where, after)):
         if len(events) == limit or scanned == SCAN_LIMIT:
             return AuditPage(events=events, next_after=last_seen)
@@ -265,76 +197,8 @@ def list_events(app: Any, where: AuditFilter, after: int = 0, limit: int = 100) 
 def iter_events(app: Any, after: int = 0, until: datetime | None = None) -> Iterator[AuditEvent]:
     """The whole history after ``after`` (up to the time ``until``), one event at a time, for the export."""
     where = AuditFilter(until=until)
-    to_domain_event = app.mapper.to_domain_event
-    for notification in scan(app.recorder, after, where.topics):
+    to_domain_event = LogDecoder(app).to_domain_event
+    for notification in notifications(app.recorder, after, topics=where.topics):
         event = to_domain_event(notification)
         if where.matches(event):
             yield present(notification.id, event)
-
-
-# -- point in time -----------------------------------------------------------------------------------------------
-
-VIEW_TOPICS = list(TOPICS.values())
-"""The events the settings view folds (the others leave it as it is)."""
-
-
-@dataclass(frozen=True)
-class Moment:
-    """A past moment: the events up to a position, or those that occurred at or before a time."""
-
-    position: int | None = None
-    as_of: datetime | None = None
-
-    def includes(self, position: int, event: Any) -> bool:
-        return (self.position is None or position <= self.position) and (
-            self.as_of is None or event.timestamp <= self.as_of
-        )
-
-
-def parse_moment(as_of: str | None, at_position: int | None) -> Moment | None:
-    """The moment a query names (``None``: now, the live read model); a 422 for a malformed one. With both, the
-    earlier: the events up to the position that occurred at or before the time (``Moment.includes``)."""
-    if as_of is None and at_position is None:
-        return None
-    return Moment(position=at_position, as_of=parse_time("as_of", as_of))
-
-
-class PastReadModel:
-    """A settings view folded up to a moment; quacks like ``ReadModel`` for the functions of ``read.queries``."""
-
-    def __init__(self, view: SettingsView) -> None:
-        self._view = view
-
-    @property
-    def position(self) -> int:
-        return self._view.position
-
-    @contextmanager
-    def reading(self) -> Iterator[SettingsView]:
-        yield self._view
-
-
-def _fold(app: Any, notifications: Iterable[Notification], moment: Moment) -> PastReadModel:
-    view = SettingsView()
-    to_domain_event = app.mapper.to_domain_event
-    for notification in notifications:
-        event = to_domain_event(notification)
-        if moment.includes(notification.id, event):
-            evolve(view, event, notification.id)
-    return PastReadModel(view)
-
-
-def settings_at(app: Any, moment: Moment) -> PastReadModel:
-    """Every endpoint and the provider configuration at ``moment`` (reads the log up to it)."""
-    return _fold(app, scan(app.recorder, 0, VIEW_TOPICS, stop=moment.position), moment)
-
-
-def provider_at(app: Any, moment: Moment) -> PastReadModel:
-    """The provider configuration at ``moment`` (reads only the provider's events)."""
-    return _fold(app, aggregate_notifications(app.recorder, SETTINGS_ID), moment)
-
-
-def endpoint_at(app: Any, endpoint_id: UUID, moment: Moment) -> PastReadModel:
-    """One endpoint (and the provider settings its webhook URL needs) at ``moment``."""
-    streams = [aggregate_notifications(app.recorder, aggregate) for aggregate in (endpoint_id, SETTINGS_ID)]
-    return _fold(app, heapq.merge(*streams, key=lambda n: n.id), moment)

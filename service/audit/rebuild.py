@@ -18,9 +18,10 @@ import msgspec
 
 from projections import SettingsView
 from projections.settings import evolve
-from service.audit.history import PastReadModel, scan
+from service.read.past import PastReadModel
 from service.read.queries import EndpointFilter, get_provider_settings, list_endpoints
 from service.read.read_model import ReadModel
+from service.write.log import LogDecoder, notifications
 
 LIVE_ATTEMPTS = 5
 
@@ -47,9 +48,9 @@ class Replay:
 def replay(app: Any, stop: int | None = None) -> Replay:
     """Fold every stored event (up to position ``stop``) into a fresh view, timed."""
     result = Replay()
-    to_domain_event = app.mapper.to_domain_event
+    to_domain_event = LogDecoder(app).to_domain_event
     started = time.perf_counter()
-    for notification in scan(app.recorder, after=0, stop=stop):
+    for notification in notifications(app.recorder, stop=stop):
         evolve(result.view, to_domain_event(notification), notification.id)
         result.events += 1
     result.seconds = time.perf_counter() - started

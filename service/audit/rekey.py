@@ -22,8 +22,9 @@ from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.utils import get_topic
 
 from events import IdempotencyKeyUsed, PhoneNumberClaimed, PhoneNumberReleased
-from service.audit.history import scan
-from service.write.chain import GENESIS, MAGIC, Checkpoints, checkpoint_recorder, legacy_hash, link, unseal
+from service.audit.checkpoints import Checkpoints
+from service.write.chain import GENESIS, MAGIC, legacy_hash, link, unseal
+from service.write.log import notifications
 
 DERIVED_ID_TOPICS = tuple(get_topic(cls) for cls in (PhoneNumberClaimed, PhoneNumberReleased, IdempotencyKeyUsed))
 """The events of the aggregates whose ids are derived from values (a phone number, an API key name and key)."""
@@ -50,7 +51,7 @@ def _uuid(value: Any) -> UUID:
 def public_ids_in(app: Any) -> list[UUID]:
     """The derived-id aggregates of ``app``'s store that have public ids."""
     found: dict[UUID, None] = {}
-    for notification in scan(app.recorder, after=0, topics=DERIVED_ID_TOPICS):
+    for notification in notifications(app.recorder, topics=DERIVED_ID_TOPICS):
         aggregate_id = _uuid(notification.originator_id)
         if aggregate_id.version == PUBLIC_ID_VERSION:
             found[aggregate_id] = None
@@ -85,7 +86,7 @@ def rekey(app: Any) -> Rekeyed:
     postgres = isinstance(recorder.datastore, PostgresDatastore)
     mark = "%s" if postgres else "?"
     events_table = recorder.events_table_name
-    checkpoints_table = checkpoint_recorder(app).events_table_name  # type: ignore[attr-defined]
+    checkpoints_table = checkpoints.recorder.events_table_name
     moved = 0
     with recorder.datastore.transaction(commit=True) as cursor:
         for old, new, stored in moves:

@@ -18,8 +18,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from events.checkpoints import CHECKPOINT_ID, AuditCheckpoint
-from service.audit.history import scan
-from service.write.chain import GENESIS, Checkpoints, chain_hash_of, link, range_record, unseal
+from service.audit.checkpoints import Checkpoints
+from service.write.chain import GENESIS, chain_hash_of, link, range_record, unseal
+from service.write.log import notifications
 
 CHECKPOINT_PAGE = 100
 
@@ -171,7 +172,7 @@ def verify(app, checkpoints: Checkpoints, anchor: str | None = None) -> Report: 
             checkpoint = next(pending, None)
         return sealed.problem
 
-    for notification in scan(app.recorder, after=0):
+    for notification in notifications(app.recorder):
         report.problem = close_passed(notification.id) or _check_event(notification, heads, report)
         if report.problem is not None:
             return report

@@ -12,7 +12,6 @@ from litestar.openapi.spec import Example
 from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from service.audit.history import parse_moment
 from service.container import Container
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
 from service.http.context import add_response_headers
@@ -28,6 +27,7 @@ from service.http.schemas import (
     present_fields,
 )
 from service.http.strict import decode_strict
+from service.read.past import parse_moment
 from service.read.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
 from service.write.decisions import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
 from service.write.errors import EndpointNotFoundError

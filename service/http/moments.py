@@ -14,9 +14,9 @@ from litestar import Response
 from litestar.concurrency import sync_to_thread
 from litestar.params import QueryParameter
 
-from service.audit import history as audit
 from service.container import Container
 from service.http.schemas import MAX_POSITION, EndpointOut, ProviderSettings
+from service.read import past
 from service.read.queries import get_endpoint, get_provider_settings
 from service.write.errors import EndpointNotFoundError
 
@@ -41,18 +41,18 @@ AtPosition = Annotated[
 ]
 
 
-async def past_settings(container: Container, moment: audit.Moment) -> audit.PastReadModel:
-    return await sync_to_thread(audit.settings_at, container.app, moment)
+async def past_settings(container: Container, moment: past.Moment) -> past.PastReadModel:
+    return await sync_to_thread(past.settings_at, container.app, moment)
 
 
-async def past_endpoint(container: Container, endpoint_id: UUID, moment: audit.Moment) -> Response[EndpointOut]:
-    past = await sync_to_thread(audit.endpoint_at, container.app, endpoint_id, moment)
-    endpoint = get_endpoint(past, endpoint_id)  # type: ignore[arg-type]
+async def past_endpoint(container: Container, endpoint_id: UUID, moment: past.Moment) -> Response[EndpointOut]:
+    state = await sync_to_thread(past.endpoint_at, container.app, endpoint_id, moment)
+    endpoint = get_endpoint(state, endpoint_id)
     if endpoint is None:
         raise EndpointNotFoundError(f"endpoint {endpoint_id} did not exist at that moment")
     return Response(endpoint)
 
 
-async def past_provider(container: Container, moment: audit.Moment) -> Response[ProviderSettings]:
-    past = await sync_to_thread(audit.provider_at, container.app, moment)
-    return Response(get_provider_settings(past))  # type: ignore[arg-type]
+async def past_provider(container: Container, moment: past.Moment) -> Response[ProviderSettings]:
+    state = await sync_to_thread(past.provider_at, container.app, moment)
+    return Response(get_provider_settings(state))

@@ -9,12 +9,12 @@ from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
-from service.audit.history import parse_moment
 from service.container import Container
 from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, not_modified, provider_reply
 from service.http.moments import AsOf, AtPosition, past_provider
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
 from service.http.strict import decode_strict
+from service.read.past import parse_moment
 from service.read.queries import get_provider_credentials, get_provider_settings_tagged
 from service.write.decisions import Actor, normalise_provider_patch
 

@@ -1,8 +1,10 @@
 """Change notifications between replicas on PostgreSQL: ``LISTEN``/``NOTIFY`` with polling as the fallback.
 
-A statement-level trigger on the events table sends ``NOTIFY telephonysettings_events`` in the inserting transaction,
-so the notification is delivered exactly when the events become visible (at commit), whoever wrote them: another
-replica, a CLI tool, or this process. Each process keeps one listening connection in a thread and wakes its
+eventsourcing's PostgreSQL recorder sends ``NOTIFY <its channel>`` (``telephonysettings_events``) in every inserting
+transaction, so the notification is delivered exactly when the events become visible (at commit), whoever wrote
+them: another replica, a CLI tool, or this process. (Stores of versions before this one also carry a trigger of
+their own that sent the same notification; PostgreSQL delivers identical notifications of one transaction once.)
+Each process keeps one listening connection in a thread and wakes its
 read-model follower and its relay on every notification, so a write on one replica shows on the others within
 milliseconds. A notification carries nothing: the woken side reads the notification log after its own position,
 so a lost notification (listener reconnecting, database restart) only delays a change until the next poll.
@@ -17,37 +19,17 @@ import threading
 from collections.abc import Callable
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger("telephony_settings.notify")
-
-CHANNEL = "telephonysettings_events"
-EVENTS_TABLE = "telephonysettings_events"  # eventsourcing's table for the application named TelephonySettings
-_INSTALL_LOCK = 0x7E1E_0002  # advisory lock id: replicas starting together install the trigger one at a time
-
-INSTALL = f"""
-CREATE OR REPLACE FUNCTION {CHANNEL}_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM pg_notify('{CHANNEL}', '');
-    RETURN NULL;
-END $$;
-DROP TRIGGER IF EXISTS {CHANNEL}_notify ON {EVENTS_TABLE};
-CREATE TRIGGER {CHANNEL}_notify AFTER INSERT ON {EVENTS_TABLE}
-    FOR EACH STATEMENT EXECUTE FUNCTION {CHANNEL}_notify();
-"""
-
-
-def install_trigger(conninfo: str) -> None:
-    """Create (or replace) the notifying trigger; the events table must exist (the store creates it)."""
-    with psycopg.connect(conninfo, connect_timeout=5) as conn:
-        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INSTALL_LOCK,))
-        conn.execute(INSTALL)  # type: ignore[arg-type]
 
 
 class StoreListener:
     """A thread that calls ``on_change()`` whenever events are committed to the store, by any process."""
 
-    def __init__(self, conninfo: str, on_change: Callable[[], None], retry_interval: float = 1.0) -> None:
+    def __init__(self, conninfo: str, channel: str, on_change: Callable[[], None], retry_interval: float = 1.0) -> None:
         self._conninfo = conninfo
+        self._channel = channel
         self._on_change = on_change
         self._retry_interval = retry_interval
         self._stopping = threading.Event()
@@ -86,7 +68,7 @@ class StoreListener:
             keepalives_interval=2,
             keepalives_count=2,
         ) as conn:
-            conn.execute(f"LISTEN {CHANNEL}")
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
             self.listening.set()
             if self._outage_logged:
                 log.info("store listener reconnected")

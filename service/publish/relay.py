@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from eventsourcing.persistence import Notification
 from nats.aio.client import Client
 from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -25,12 +26,13 @@ from nats.js.kv import KeyValue
 
 from events import wire
 from projections import SettingsView
-from projections.settings import evolve
+from projections.settings import CONSUMED_EVENTS, evolve
 from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
-from service.read.read_model import EventDecoder, gc_paused
+from service.read.read_model import gc_paused
 from service.write.application import SettingsApplication
+from service.write.log import LogDecoder, batches
 
 log = logging.getLogger("telephony_settings.relay")
 
@@ -102,7 +104,7 @@ class Relay:
         self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0, lease: RelayLease | None = None
     ) -> None:
         self._app = app
-        self._decoder = EventDecoder(app)
+        self._decoder = LogDecoder(app, CONSUMED_EVENTS)
         self._link = link
         self._lease = lease
         self.active = lease is None
@@ -218,7 +220,7 @@ class Relay:
             for notification in notifications:
                 if self._stopping:
                     return
-                if not self._decoder.consumed(notification):  # internal (phone-number claims): nothing to publish
+                if not self._decoder.reads(notification):  # internal (phone-number claims): nothing to publish
                     view.position = self.position = notification.id
                     continue
                 event = self._decoder.to_domain_event(notification)
@@ -250,20 +252,15 @@ class Relay:
 
     def _fold_until_unpaused(self, position: int) -> SettingsView:
         view = SettingsView()
-        while view.position < position:
-            batch = self._app.recorder.select_notifications(
-                start=view.position, limit=5000, stop=position, inclusive_of_start=False
-            )
-            if not batch:
-                break
-            for notification_id, event in self._decoder.decode_batch(batch):
-                evolve(view, event, notification_id)
-            view.position = batch[-1].id
+        if position:
+            for batch in batches(self._app.recorder, stop=position):
+                for notification_id, event in self._decoder.decode(batch):
+                    evolve(view, event, notification_id)
         view.position = position
         return view
 
-    def _next_batch(self) -> Sequence[object]:
-        return self._app.recorder.select_notifications(start=self.position, limit=BATCH_SIZE, inclusive_of_start=False)
+    def _next_batch(self) -> Sequence[Notification]:
+        return next(batches(self._app.recorder, self.position, size=BATCH_SIZE), ())
 
     async def _deliver(self, js: JetStreamContext, bucket: KeyValue, publication: Publication) -> None:
         """KV first (idempotent), then the stream message; retried with the same msg id until acknowledged."""

@@ -15,14 +15,13 @@ from uuid import UUID, uuid4
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import EventStore, IntegrityError, Mapper
+from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
 
 from events import SETTINGS_ID, IdempotencyKeyUsed
 from projections import Endpoint, ProviderView, evolve_endpoint
 from projections import provider as provider_projection
 from service.write import decisions as domain
-from service.write.chain import ChainedEventStore, ChainMapper
 from service.write.conditions import (
     NO_CONDITIONS,
     Conditions,
@@ -67,15 +66,6 @@ class SettingsApplication(Application[UUID]):
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Only what the settings module passed in: the process environment must not reconfigure the store.
         return Environment(name, dict(env or {}))
-
-    def construct_mapper(self) -> Mapper[UUID]:
-        # Every stored event is hash-chained to its aggregate's previous one: tamper evidence (service.write.chain).
-        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ChainMapper)
-
-    def construct_event_store(self) -> EventStore[UUID]:
-        assert isinstance(self.mapper, ChainMapper)
-        self.mapper.recorder = self.recorder  # where the mapper reads a chain head it has not seen yet
-        return ChainedEventStore(mapper=self.mapper, recorder=self.recorder)
 
     # -- commands ---------------------------------------------------------------------------------------------
     # ``handle_*`` check ``Conditions`` (If-Match, Idempotency-Key) inside the decide-and-save loop and return a

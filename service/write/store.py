@@ -1,23 +1,131 @@
-"""The PostgreSQL recorder, failing fast.
+"""The event store's infrastructure: eventsourcing's, chosen through its own hooks, with what this service adds.
 
-eventsourcing retries every recorder call up to 10 times, and each attempt may wait the pool timeout for a
-connection: with the database unreachable a request would hang for close to a minute. The service must instead
-answer 503 within a couple of seconds and keep serving reads from memory, so these calls run once. A stale pooled
-connection (after a database restart) is not a reason to retry: the pool checks each connection before handing it
-out (``POSTGRES_PRE_PING``) and replaces a dead one.
+``Settings.store_env`` names one of the factories below as ``PERSISTENCE_MODULE`` (eventsourcing accepts the topic of a
+factory class there), and ``MAPPER_TOPIC`` / ``TRANSCODER_TOPIC`` name ``ChainMapper`` and ``MsgspecJSONTranscoder``.
+Each factory differs from eventsourcing's only in this:
+
+* its event store is a ``ChainedEventStore`` (tamper evidence: ``write.chain``);
+* its application recorder also reads one aggregate's events with their positions
+  (``select_aggregate_notifications``), which the history and the point-in-time reads need and eventsourcing's
+  ``select_events`` does not give;
+* on PostgreSQL, its recorders try each call once (``FailFast``): see there.
 """
 
 from __future__ import annotations
 
-from eventsourcing.postgres import PostgresApplicationRecorder
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    AggregateRecorder,
+    ApplicationRecorder,
+    EventStore,
+    Mapper,
+    Notification,
+)
+from eventsourcing.popo import POPOApplicationRecorder, POPOFactory
+from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteFactory
+
+from service.write.chain import ChainedEventStore
+from service.write.transcoder import MsgspecJSONTranscoder
+
+__all__ = ["MemoryStore", "MsgspecJSONTranscoder", "PostgresStore", "SQLiteStore"]
 
 
-def _unwrapped(method):  # type: ignore[no-untyped-def]
+def _notification(position: int, aggregate_id: UUID, row: Any) -> Notification:
+    return Notification(
+        id=position,
+        originator_id=aggregate_id,
+        originator_version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(row["state"]),
+    )
+
+
+class _ChainedEvents:
+    """The factory's event store: chained (``write.chain``)."""
+
+    def event_store(
+        self, mapper: Mapper[UUID] | None = None, recorder: AggregateRecorder | None = None
+    ) -> EventStore[UUID]:
+        return ChainedEventStore(
+            mapper=mapper or self.mapper(),  # type: ignore[attr-defined]
+            recorder=recorder or self.application_recorder(),  # type: ignore[attr-defined]
+        )
+
+
+# -- SQLite -----------------------------------------------------------------------------------------------------
+
+
+class PositionedSQLiteRecorder(SQLiteApplicationRecorder):
+    def select_aggregate_notifications(self, aggregate_id: UUID) -> list[Notification]:
+        """One aggregate's events with their positions (``rowid``), by the primary-key index."""
+        statement = f"SELECT rowid, * FROM {self.events_table_name} WHERE originator_id=? ORDER BY originator_version"  # noqa: S608
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [aggregate_id.hex])  # eventsourcing stores SQLite ids as 32 hex digits
+            return [_notification(row["rowid"], aggregate_id, row) for row in cursor.fetchall()]
+
+
+class SQLiteStore(_ChainedEvents, SQLiteFactory):
+    application_recorder_class = PositionedSQLiteRecorder
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------------------
+
+
+def _one_attempt(method):  # type: ignore[no-untyped-def]
+    """The recorder method without eventsourcing's retry decorator.
+
+    eventsourcing retries every PostgreSQL call up to 10 times, and each attempt may wait the pool's timeout for a
+    connection: with the database away a request would hang for close to a minute. This service must answer 503
+    within a couple of seconds and keep serving reads from memory, so its recorders try once; a stale pooled
+    connection is no reason to retry, since the pool checks each connection before lending it
+    (``POSTGRES_PRE_PING``). eventsourcing has no setting for the retries, so this is the one place that takes the
+    decorator off (``functools.wraps`` keeps the undecorated function as ``__wrapped__``).
+    """
     return getattr(method, "__wrapped__", method)
 
 
+class FailFastPostgresAggregateRecorder(PostgresAggregateRecorder):
+    insert_events = _one_attempt(PostgresAggregateRecorder.insert_events)
+    select_events = _one_attempt(PostgresAggregateRecorder.select_events)
+
+
 class FailFastPostgresRecorder(PostgresApplicationRecorder):
-    insert_events = _unwrapped(PostgresApplicationRecorder.insert_events)
-    select_events = _unwrapped(PostgresApplicationRecorder.select_events)
-    select_notifications = _unwrapped(PostgresApplicationRecorder.select_notifications)
-    max_notification_id = _unwrapped(PostgresApplicationRecorder.max_notification_id)
+    insert_events = _one_attempt(PostgresApplicationRecorder.insert_events)
+    select_events = _one_attempt(PostgresApplicationRecorder.select_events)
+    select_notifications = _one_attempt(PostgresApplicationRecorder.select_notifications)
+    max_notification_id = _one_attempt(PostgresApplicationRecorder.max_notification_id)
+
+    def select_aggregate_notifications(self, aggregate_id: UUID) -> list[Notification]:
+        """One aggregate's events with their positions, by the primary-key index."""
+        from psycopg.sql import SQL, Identifier
+
+        statement = SQL("SELECT * FROM {}.{} WHERE originator_id = %s ORDER BY originator_version").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        )
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, [aggregate_id])
+            return [_notification(row["notification_id"], aggregate_id, row) for row in cursor.fetchall()]
+
+
+class PostgresStore(_ChainedEvents, PostgresFactory):
+    aggregate_recorder_class = FailFastPostgresAggregateRecorder
+    application_recorder_class = FailFastPostgresRecorder
+
+
+# -- memory (tests) -----------------------------------------------------------------------------------------------
+
+
+class PositionedPOPORecorder(POPOApplicationRecorder):
+    def select_aggregate_notifications(self, aggregate_id: UUID) -> list[Notification]:
+        found = self.select_notifications(start=None, limit=1_000_000_000)
+        return [n for n in found if n.originator_id == aggregate_id]
+
+
+class MemoryStore(_ChainedEvents, POPOFactory):
+    """In memory, for the application's fast tests (``tests/unit``)."""
+
+    def application_recorder(self) -> ApplicationRecorder:
+        return PositionedPOPORecorder()

@@ -9,10 +9,10 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from events import SETTINGS_ID, ProviderUpdated
+from service.audit.checkpoints import Checkpoints
 from service.audit.verify import verify
 from service.settings import Settings
 from service.write.application import SettingsApplication
-from service.write.chain import Checkpoints
 from service.write.decisions import Actor, NewEndpoint
 from tests.seed import TWILIO
 

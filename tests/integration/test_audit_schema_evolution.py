@@ -10,10 +10,10 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 
 from events import EndpointUpdated, ProviderUpdated
+from service.audit.checkpoints import Checkpoints
 from service.audit.verify import verify
 from service.settings import Settings
 from service.write.application import SettingsApplication
-from service.write.chain import Checkpoints
 from tests.clients import api_client
 from tests.integration.support import ENDPOINTS, TELEPHONY, endpoint_url
 

@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.cipher import AESCipher
 
+from service.audit.checkpoints import Checkpoints
 from service.audit.verify import Report, verify
 from service.cli import main
 from service.settings import Settings
 from service.write.application import SettingsApplication
-from service.write.chain import Checkpoints
 from tests.clients import api_client
 from tests.integration.support import ENDPOINTS, TELEPHONY, endpoint_url
 from tests.seed import TWILIO

@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from eventsourcing.cipher import AESCipher
 
+from service.audit.checkpoints import Checkpoints
 from service.audit.verify import verify
 from service.cli import main
 from service.container import StoreKeyError, build_container
 from service.settings import Settings
 from service.write.application import SettingsApplication
-from service.write.chain import Checkpoints
 from service.write.conditions import Conditions, IdempotencyRequest
 from service.write.decisions import Actor, NewEndpoint
 from service.write.ids import PUBLIC, public_idempotency_id, public_phone_number_index_id

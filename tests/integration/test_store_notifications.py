@@ -10,10 +10,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.publish.notify import CHANNEL
 from service.settings import Settings
 from tests.clients import api_client
 from tests.nats_support import wait_until
+
+CHANNEL = "telephonysettings_events"  # eventsourcing's channel for the application TelephonySettings
 
 pytestmark = pytest.mark.postgres
 
@@ -26,7 +27,9 @@ def _replica(url: str, tmp_path: Path, name: str, poll_interval: float) -> Setti
 
 def _listeners(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query = %s", (f"LISTEN {CHANNEL}",)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query = %s", (f'LISTEN "{CHANNEL}"',)
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
@@ -58,7 +61,7 @@ def test_a_killed_listener_connection_reconnects_and_misses_nothing(postgres_url
         wait_until(lambda: _listeners(postgres_url) >= 2, what="both replicas listening")
         with psycopg.connect(postgres_url, autocommit=True) as admin:
             admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", (f"LISTEN {CHANNEL}",)
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s", (f'LISTEN "{CHANNEL}"',)
             )
         # Written while nobody listens: the listener catches up when it is back.
         created = a.post(ENDPOINTS, json={"phone_number": "+15550009999", "provider": "twilio"})

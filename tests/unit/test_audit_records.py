@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.audit.history import AuditFilter, Moment, parse_moment, present
+from service.audit.history import AuditFilter, present
+from service.read.past import Moment, parse_moment
 from service.write.errors import InvalidSettingsError
 from tests.unit.builders import at, endpoint_created, endpoint_deleted, endpoint_updated, provider_updated
 

@@ -111,7 +111,7 @@ def test_by_default_the_store_is_a_sqlite_file_in_the_data_dir(tmp_path: Path) -
 
     env = settings.store_env()
 
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite"
+    assert env["PERSISTENCE_MODULE"] == "service.write.store:SQLiteStore"
     assert env["SQLITE_DBNAME"] == str(tmp_path / "data" / "events.db")
     assert env["SQLITE_LOCK_TIMEOUT"] == "10"
     assert (tmp_path / "data").is_dir()
@@ -129,7 +129,7 @@ def test_a_sqlite_url_names_the_database_file_and_its_folder_is_created(tmp_path
 
 def test_a_postgresql_url_gives_user_password_host_port_database_and_timeouts() -> None:
     env = Settings(database_url="postgresql://alice:s%40cret%2Fpw@db.example:6543/telephony").store_env()
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == "service.write.store:PostgresStore"
     assert env["POSTGRES_USER"] == "alice"
     assert env["POSTGRES_PASSWORD"] == "s@cret/pw"
     assert env["POSTGRES_HOST"] == "db.example"
@@ -150,7 +150,7 @@ def test_a_postgresql_url_without_host_port_or_user_uses_the_usual_defaults() ->
 
 def test_the_short_postgres_scheme_is_accepted() -> None:
     env = Settings(database_url="postgres://bob@db.example/telephony").store_env()
-    assert env["PERSISTENCE_MODULE"] == "eventsourcing.postgres"
+    assert env["PERSISTENCE_MODULE"] == "service.write.store:PostgresStore"
     assert (env["POSTGRES_USER"], env["POSTGRES_HOST"]) == ("bob", "db.example")
 
 
@@ -203,13 +203,17 @@ def test_a_database_url_with_a_bad_host_or_port_is_a_configuration_error(url: st
         Settings(database_url=url).store_env()
 
 
-def test_the_postgres_store_uses_the_fail_fast_recorder() -> None:
-    from eventsourcing.postgres import PostgresApplicationRecorder
+def test_the_postgres_store_uses_the_fail_fast_recorders() -> None:
+    from eventsourcing.postgres import PostgresAggregateRecorder, PostgresApplicationRecorder, PostgresFactory
     from eventsourcing.utils import resolve_topic
 
     env = Settings(database_url="postgresql://u@h:5432/db").store_env()
-    recorder = resolve_topic(env["APPLICATION_RECORDER_TOPIC"])
-    assert issubclass(recorder, PostgresApplicationRecorder)
-    for name in ("insert_events", "select_events", "select_notifications", "max_notification_id"):
-        assert not hasattr(getattr(recorder, name), "__wrapped__"), f"{name} still retries"
+    factory = resolve_topic(env["PERSISTENCE_MODULE"])
+    assert issubclass(factory, PostgresFactory)
+    assert issubclass(factory.application_recorder_class, PostgresApplicationRecorder)
+    assert issubclass(factory.aggregate_recorder_class, PostgresAggregateRecorder)  # the checkpoints
+    for recorder in (factory.application_recorder_class, factory.aggregate_recorder_class):
+        for name in ("insert_events", "select_events", "select_notifications", "max_notification_id"):
+            if hasattr(recorder, name):
+                assert not hasattr(getattr(recorder, name), "__wrapped__"), f"{recorder.__name__}.{name} still retries"
     assert float(env["POSTGRES_CONNECT_TIMEOUT"]) <= 2
