@@ -5,6 +5,7 @@ Stored topic: ``events.idempotency:IdempotencyKeyUsed``. Do not move or rename.
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
@@ -21,10 +22,19 @@ class IdempotencyKeyUsed(DomainEvent):
     the store. Not published.
     """
 
+    class_version = 2
+
     actor: str
     request_id: str | None
     fingerprint: str  # sha256 of method, route and canonical JSON body: the same key with another request is refused
-    status: int
+    outcome: str  # "created", "updated", "unchanged" or "deleted": what the first request did (version 1: ``status``)
     resource_id: UUID
     resource_version: int
     provider_version: int
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """Version 1 kept the HTTP status of the first answer; an outcome is what the write side knows (a 200 was
+        an update or no change: both answered the same, so "updated" re-creates the same answer)."""
+        status = state.pop("status")
+        state["outcome"] = {201: "created", 204: "deleted"}.get(status, "updated")

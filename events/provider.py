@@ -5,6 +5,7 @@ Stored topic: ``events.provider:ProviderUpdated``. Do not move or rename.
 
 from __future__ import annotations
 
+from typing import Literal, get_args
 from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
@@ -14,7 +15,8 @@ Value = str | int | None
 SETTINGS_ID = UUID("5e771e65-7e1e-4a0e-9000-000000000001")
 """The id of the one telephony-settings aggregate."""
 
-PROVIDERS = ("twilio", "exotel", "vobiz")
+ProviderName = Literal["twilio", "exotel", "vobiz"]
+PROVIDERS: tuple[str, ...] = get_args(ProviderName)
 
 PROVIDER_FIELDS = (
     "provider",

@@ -170,7 +170,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if new_admin_key is not None:
             announce_admin_key(new_admin_key, settings)
         app.state["key_ring"] = key_ring
-        container = holder["container"] = await sync_to_thread(build_container, settings)
+        container = holder["container"] = app.state["container"] = await sync_to_thread(build_container, settings)
         # The rebuilt read model is long-lived: move it out of the collector's sight, so collections triggered by
         # request garbage do not walk every endpoint again and again (a p99 spike at 100k endpoints).
         gc.freeze()

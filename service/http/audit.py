@@ -16,8 +16,7 @@ from litestar.params import PathParameter, QueryParameter
 from events import SETTINGS_ID
 from service.audit.history import EVENT_TYPES, TOPICS, AuditFilter, AuditPage, list_events
 from service.container import Container
-from service.http.endpoints import parse_endpoint_id
-from service.http.schemas import MAX_POSITION, error_responses, needs
+from service.http.schemas import MAX_POSITION, error_responses, needs, parse_endpoint_id
 from service.read.past import parse_time
 from service.write.errors import EndpointNotFoundError
 from service.write.log import aggregate_notifications

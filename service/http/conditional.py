@@ -17,15 +17,14 @@ from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
 from service.container import Container
-from service.read.queries import get_endpoint_tagged, get_provider_settings_tagged, present_endpoint, present_provider
+from service.http.etags import endpoint_etag, parse_entity_tags, parse_if_match, provider_etag
+from service.read.presenter import present_endpoint, present_provider
+from service.read.queries import get_endpoint_versioned, get_provider_settings_versioned
 from service.write.conditions import (
     IDEMPOTENCY_KEY_PATTERN,
     Conditions,
     IdempotencyRequest,
     Receipt,
-    endpoint_etag,
-    parse_entity_tags,
-    provider_etag,
 )
 from service.write.decisions import Actor
 from service.write.errors import EndpointNotFoundError
@@ -70,7 +69,7 @@ def conditions(
     if idempotency_key is not None:
         body: Any = msgspec.json.decode(raw_body) if raw_body else None
         idempotency = IdempotencyRequest.of(actor.name, idempotency_key, method, route, body)
-    return Conditions(if_match=parse_entity_tags(if_match), idempotency=idempotency)
+    return Conditions(if_match=parse_if_match(if_match), idempotency=idempotency)
 
 
 def not_modified(if_none_match: str | None, etag: str) -> Response[None] | None:
@@ -94,7 +93,7 @@ def endpoint_reply(container: Container, receipt: Receipt, conditions: Condition
     replay are the same; otherwise from the read model, once it has caught up with the command.
     """
     container.read_model.follow(receipt.saved, receipt.position)
-    if receipt.status == 204:
+    if receipt.outcome == "deleted":
         return None, _headers(None, receipt)
     if conditions.idempotency is not None:
         app = container.app
@@ -104,11 +103,11 @@ def endpoint_reply(container: Container, receipt: Receipt, conditions: Condition
         base_url = app.provider_at(receipt.provider_version).config.public_base_url
         etag = endpoint_etag(receipt.resource_version, receipt.provider_version)
         return present_endpoint(endpoint, base_url), _headers(etag, receipt)
-    tagged = get_endpoint_tagged(container.read_model, receipt.resource_id)
-    if tagged is None:  # deleted by someone else since
+    found = get_endpoint_versioned(container.read_model, receipt.resource_id)
+    if found is None:  # deleted by someone else since
         raise EndpointNotFoundError(f"endpoint {receipt.resource_id} not found")
-    body, etag = tagged
-    return body, _headers(etag, receipt)
+    body, version, provider_version = found
+    return body, _headers(endpoint_etag(version, provider_version), receipt)
 
 
 def provider_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
@@ -116,5 +115,5 @@ def provider_reply(container: Container, receipt: Receipt, conditions: Condition
     if conditions.idempotency is not None:
         view = container.app.provider_at(receipt.resource_version)
         return present_provider(view.config), _headers(provider_etag(receipt.resource_version), receipt)
-    body, etag = get_provider_settings_tagged(container.read_model)
-    return body, _headers(etag, receipt)
+    body, version = get_provider_settings_versioned(container.read_model)
+    return body, _headers(provider_etag(version), receipt)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, post, put
 from litestar.datastructures import ResponseHeader
@@ -13,8 +12,16 @@ from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.container import Container
-from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, endpoint_reply, not_modified
+from service.http.conditional import (
+    IdempotencyKey,
+    IfMatch,
+    IfNoneMatch,
+    conditions,
+    endpoint_reply,
+    not_modified,
+)
 from service.http.context import add_response_headers
+from service.http.etags import endpoint_etag
 from service.http.moments import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.schemas import (
     MAX_POSITION,
@@ -24,11 +31,12 @@ from service.http.schemas import (
     ProviderName,
     error_responses,
     needs,
+    parse_endpoint_id,
     present_fields,
 )
 from service.http.strict import decode_strict
 from service.read.past import parse_moment
-from service.read.queries import EndpointFilter, get_endpoint_tagged, list_endpoints
+from service.read.queries import EndpointFilter, get_endpoint_versioned, list_endpoints
 from service.write.decisions import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
 from service.write.errors import EndpointNotFoundError
 from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
@@ -43,14 +51,6 @@ CREATE_EXAMPLE = {
     "outbound_agent_name": "sales-agent",
     "label": "Main support line",
 }
-
-
-def parse_endpoint_id(raw: str) -> UUID:
-    """A malformed id names no endpoint: 404, like an unknown one."""
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise EndpointNotFoundError("endpoint not found (not a valid endpoint id)") from None
 
 
 class EndpointsController(Controller):
@@ -146,10 +146,11 @@ class EndpointsController(Controller):
         moment = parse_moment(as_of, at_position)
         if moment is not None:
             return await past_endpoint(container, parsed, moment)
-        tagged = get_endpoint_tagged(container.read_model, parsed)
-        if tagged is None:
+        found = get_endpoint_versioned(container.read_model, parsed)
+        if found is None:
             raise EndpointNotFoundError(f"endpoint {parsed} not found")
-        body, etag = tagged
+        body, version, provider_version = found
+        etag = endpoint_etag(version, provider_version)
         return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
 
     @put(

@@ -24,6 +24,7 @@ from litestar.status_codes import (
 
 from events import PROVIDERS
 from service.audit.history import EVENT_TYPES
+from service.http.etags import etag_of
 from service.write.conditions import (
     BAD_IDEMPOTENCY_KEY,
     IdempotencyKeyError,
@@ -127,9 +128,8 @@ def on_conflict(_: Request, exc: DuplicatePhoneNumberError | ConcurrentChangeErr
 
 
 def on_precondition_failed(_: Request, exc: PreconditionFailedError) -> Response:
-    return _json(
-        HTTP_412_PRECONDITION_FAILED, exc.detail, headers={"ETag": exc.current_etag} if exc.current_etag else None
-    )
+    headers = {"ETag": etag_of(exc.current)} if exc.current is not None else None
+    return _json(HTTP_412_PRECONDITION_FAILED, exc.detail, headers=headers)
 
 
 def on_bad_idempotency_key(_: Request, exc: IdempotencyKeyError) -> Response:

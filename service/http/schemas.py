@@ -6,15 +6,19 @@ credentials) live in ``service.write.rules`` and ``service.write.decisions``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
+from uuid import UUID
 
 from litestar.openapi.datastructures import ResponseSpec
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from events import wire
+from events.provider import ProviderName
+from events.wire import EndpointState
+from service.read.presenter import ProviderSettings
+from service.write.errors import EndpointNotFoundError
 from service.write.rules import AGENT_NAME_PATTERN, LABEL_MAX_LENGTH, TWILIO_ACCOUNT_SID_PATTERN
 
-ProviderName = Literal["twilio", "exotel", "vobiz"]
+__all__ = ["ProviderName", "ProviderSettings"]  # the response bodies are the read side's, documented here
 AgentName = Annotated[
     str, Meta(pattern=AGENT_NAME_PATTERN, description="Letters, digits, '.', '_', '-'; 1-64 characters; goes into URLs")
 ]
@@ -74,30 +78,6 @@ class ProviderSettingsUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
     vobiz_max_concurrent: MaxConcurrent | UnsetType = UNSET
 
 
-class ProviderSettings(Struct, kw_only=True):
-    """The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters.
-
-    Examples: the API reference's GET response (its secrets shown masked).
-    """
-
-    provider: ProviderName
-    public_base_url: Annotated[str | None, Meta(examples=["https://your-domain.com"])]
-    twilio_account_sid: Annotated[str | None, Meta(examples=["AC00000000000000000000000000000000"])]
-    twilio_auth_token: Annotated[str | None, Meta(examples=["****oken"])]
-    twilio_phone_number: Annotated[str | None, Meta(examples=["+15551234567"])]
-    twilio_max_concurrent: Annotated[int, Meta(examples=[10])]
-    exotel_account_sid: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_key: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_token: Annotated[str | None, Meta(examples=[None])]
-    exotel_phone_number: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_base: Annotated[str | None, Meta(examples=[None])]
-    exotel_max_concurrent: Annotated[int, Meta(examples=[5])]
-    vobiz_auth_id: Annotated[str | None, Meta(examples=[None])]
-    vobiz_auth_token: Annotated[str | None, Meta(examples=[None])]
-    vobiz_phone_number: Annotated[str | None, Meta(examples=[None])]
-    vobiz_max_concurrent: Annotated[int, Meta(examples=[5])]
-
-
 class EndpointCreate(Struct, forbid_unknown_fields=True, kw_only=True):
     phone_number: PhoneNumber
     provider: ProviderName
@@ -116,7 +96,7 @@ class EndpointUpdate(Struct, forbid_unknown_fields=True, kw_only=True):
     is_active: bool | UnsetType = UNSET
 
 
-EndpointOut = wire.EndpointState
+EndpointOut = EndpointState
 """An endpoint as GET/POST/PUT return it: the same type as the ``endpoint`` of every NATS message."""
 
 
@@ -163,3 +143,11 @@ def error_responses(*codes: int) -> dict[int, ResponseSpec]:
         )
         for code in codes
     }
+
+
+def parse_endpoint_id(raw: str) -> UUID:
+    """A malformed id names no endpoint: 404, like an unknown one."""
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise EndpointNotFoundError("endpoint not found (not a valid endpoint id)") from None

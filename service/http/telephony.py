@@ -10,12 +10,20 @@ from litestar.openapi.spec import Example
 from litestar.params import Body
 
 from service.container import Container
-from service.http.conditional import IdempotencyKey, IfMatch, IfNoneMatch, conditions, not_modified, provider_reply
+from service.http.conditional import (
+    IdempotencyKey,
+    IfMatch,
+    IfNoneMatch,
+    conditions,
+    not_modified,
+    provider_reply,
+)
+from service.http.etags import provider_etag
 from service.http.moments import AsOf, AtPosition, past_provider
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
 from service.http.strict import decode_strict
 from service.read.past import parse_moment
-from service.read.queries import get_provider_credentials, get_provider_settings_tagged
+from service.read.queries import get_provider_credentials, get_provider_settings_versioned
 from service.write.decisions import Actor, normalise_provider_patch
 
 TWILIO_EXAMPLE = {
@@ -67,7 +75,8 @@ class TelephonyController(Controller):
         moment = parse_moment(as_of, at_position)
         if moment is not None:
             return await past_provider(container, moment)
-        body, etag = get_provider_settings_tagged(container.read_model)
+        body, version = get_provider_settings_versioned(container.read_model)
+        etag = provider_etag(version)
         return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
 
     @get(

@@ -17,7 +17,7 @@ from events import (
 )
 from projections import Endpoint, ProviderConfig, SettingsView, inbound_webhook_url
 from projections.settings import evolve
-from service.read.queries import present_endpoint_uncached
+from service.read.presenter import present_endpoint_uncached
 
 CREATED_FIELDS = ("phone_number", "provider", "inbound_agent_name", "outbound_agent_name", "label", "is_active")
 """What a creation reports as ``changed``: every field it set."""

@@ -28,8 +28,6 @@ from service.write.conditions import (
     IdempotencyKeyReusedError,
     IdempotencyRequest,
     Receipt,
-    endpoint_etag,
-    provider_etag,
 )
 from service.write.decisions import Actor, NewEndpoint, PhoneNumberIndex
 from service.write.errors import ConcurrentChangeError, SettingsError
@@ -81,7 +79,7 @@ class SettingsApplication(Application[UUID]):
         def attempt() -> tuple[list[DomainEvent], Receipt]:
             index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
             new_events = domain.decide_create_endpoint(endpoint_id, index, command, actor)
-            return new_events, Receipt(201, endpoint_id, 1, self._provider_version(conditions))
+            return new_events, Receipt("created", endpoint_id, 1, self._provider_version(conditions))
 
         return self._execute(attempt, conditions, actor)
 
@@ -93,7 +91,8 @@ class SettingsApplication(Application[UUID]):
             new_events = domain.decide_update_endpoint(endpoint_id, endpoint, patch, actor)
             assert endpoint is not None
             version = new_events[-1].originator_version if new_events else endpoint.version
-            return new_events, Receipt(200, endpoint_id, version, self._provider_version(conditions))
+            outcome = "updated" if new_events else "unchanged"
+            return new_events, Receipt(outcome, endpoint_id, version, self._provider_version(conditions))
 
         return self._execute(attempt, conditions, actor)
 
@@ -107,7 +106,7 @@ class SettingsApplication(Application[UUID]):
                 index_id = self.ids.phone_number_index(endpoint.phone_number)
                 index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
             new_events = domain.decide_delete_endpoint(endpoint_id, endpoint, index, actor)
-            return new_events, Receipt(204, endpoint_id, new_events[0].originator_version, 0)
+            return new_events, Receipt("deleted", endpoint_id, new_events[0].originator_version, 0)
 
         return self._execute(attempt, conditions, actor)
 
@@ -116,10 +115,11 @@ class SettingsApplication(Application[UUID]):
     ) -> Receipt:
         def attempt() -> tuple[list[DomainEvent], Receipt]:
             current = self.load_provider()
-            conditions.check(provider_etag(current.version), "telephony settings")
+            conditions.check((current.version,), "telephony settings")
             new_events = domain.decide_update_provider(current, patch, actor)
             version = new_events[-1].originator_version if new_events else current.version
-            return new_events, Receipt(200, SETTINGS_ID, version, version)
+            outcome = "updated" if new_events else "unchanged"
+            return new_events, Receipt(outcome, SETTINGS_ID, version, version)
 
         return self._execute(attempt, conditions, actor)
 
@@ -142,7 +142,7 @@ class SettingsApplication(Application[UUID]):
     def _checked_endpoint(self, endpoint_id: UUID, conditions: Conditions) -> Endpoint | None:
         endpoint = self.load_endpoint(endpoint_id)
         if endpoint is not None and conditions.if_match is not None:
-            conditions.check(endpoint_etag(endpoint.version, self.load_provider().version), "endpoint")
+            conditions.check((endpoint.version, self.load_provider().version), "endpoint")
         return endpoint
 
     def _provider_version(self, conditions: Conditions) -> int:
@@ -239,7 +239,7 @@ class SettingsApplication(Application[UUID]):
             actor=actor.name,
             request_id=actor.request_id,
             fingerprint=request.fingerprint,
-            status=receipt.status,
+            outcome=receipt.outcome,
             resource_id=receipt.resource_id,
             resource_version=receipt.resource_version,
             provider_version=receipt.provider_version,

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from events import IdempotencyKeyUsed
@@ -22,12 +22,18 @@ BAD_IDEMPOTENCY_KEY = "Idempotency-Key must be 1 to 255 printable ASCII characte
 _VALID_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN.removesuffix("$") + r"\Z")
 
 
+Versions = tuple[int, ...]
+"""The versions a resource's state depends on: ``(endpoint, provider settings)`` for an endpoint (its webhook URL
+follows the provider's base URL), ``(provider settings,)`` for the provider configuration."""
+Outcome = Literal["created", "updated", "unchanged", "deleted"]
+
+
 class PreconditionFailedError(SettingsError):
     """``If-Match`` named no current version of the resource (412); nothing was changed."""
 
-    def __init__(self, detail: str, current_etag: str | None) -> None:
+    def __init__(self, detail: str, current: Versions | None) -> None:
         super().__init__(detail)
-        self.current_etag = current_etag
+        self.current = current
 
 
 class IdempotencyKeyError(SettingsError):
@@ -38,21 +44,15 @@ class IdempotencyKeyReusedError(SettingsError):
     """The key was already used, by this API key, for a different request (422); nothing was changed."""
 
 
-def endpoint_etag(version: int, provider_version: int) -> str:
-    """Strong ETag of an endpoint's representation: its own version, and the provider settings' version (the
-    representation includes ``inbound_webhook_url``, which follows ``public_base_url``)."""
-    return f'"e{version}.p{provider_version}"'
+@dataclass(frozen=True)
+class Precondition:
+    """An ``If-Match``, read: any current version (``*``), or one of these ``Versions``."""
 
+    any_version: bool = False
+    versions: frozenset[Versions] = frozenset()
 
-def provider_etag(version: int) -> str:
-    return f'"p{version}"'
-
-
-def parse_entity_tags(header: str | None) -> frozenset[str] | None:
-    """The entity tags of an ``If-Match`` / ``If-None-Match`` header (``*`` kept as is); ``None`` when absent."""
-    if header is None:
-        return None
-    return frozenset(tag.strip() for tag in header.split(",") if tag.strip())
+    def holds(self, current: Versions) -> bool:
+        return self.any_version or current in self.versions
 
 
 @dataclass(frozen=True)
@@ -76,17 +76,17 @@ class IdempotencyRequest:
 class Conditions:
     """What a command must check before it stores anything."""
 
-    if_match: frozenset[str] | None = None
+    if_match: Precondition | None = None
     idempotency: IdempotencyRequest | None = None
 
-    def check(self, current_etag: str | None, what: str) -> None:
-        """Raise 412 unless ``If-Match`` is absent or names ``current_etag`` (``*``: any current version)."""
+    def check(self, current: Versions | None, what: str) -> None:
+        """Raise 412 unless ``If-Match`` is absent or holds for ``current`` (``None``: the resource is gone)."""
         if self.if_match is None:
             return
-        if current_etag is not None and ("*" in self.if_match or current_etag in self.if_match):
+        if current is not None and self.if_match.holds(current):
             return
         raise PreconditionFailedError(
-            f"If-Match does not match the current version of the {what}: read it again and resend", current_etag
+            f"If-Match does not match the current version of the {what}: read it again and resend", current
         )
 
 
@@ -97,7 +97,7 @@ NO_CONDITIONS = Conditions()
 class Receipt:
     """What a command did: enough to answer it, the first time or when its ``Idempotency-Key`` is replayed."""
 
-    status: int
+    outcome: Outcome
     resource_id: UUID
     resource_version: int
     provider_version: int
@@ -109,7 +109,7 @@ class Receipt:
     @classmethod
     def of_record(cls, record: IdempotencyKeyUsed) -> Receipt:
         return cls(
-            status=record.status,
+            outcome=record.outcome,  # type: ignore[arg-type]
             resource_id=record.resource_id,
             resource_version=record.resource_version,
             provider_version=record.provider_version,

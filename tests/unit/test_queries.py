@@ -9,7 +9,8 @@ from uuid import UUID, uuid4
 
 from projections import SettingsView, evolve_endpoint
 from projections import settings as settings_projection
-from service.read.queries import EndpointFilter, format_time, get_endpoint, get_provider_settings, list_endpoints
+from service.read.presenter import format_time
+from service.read.queries import EndpointFilter, get_endpoint, get_provider_settings, list_endpoints
 from tests.unit.builders import endpoint_created, endpoint_deleted, provider_updated
 
 
