@@ -27,7 +27,7 @@ from litestar import Litestar, Response, get, post
 from litestar.params import Body, QueryParameter
 
 from service.http.schemas import EndpointCreate, EndpointOut, present_fields
-from service.write.decisions import normalise_new_endpoint
+from service.write.commands import new_endpoint
 
 BASE = "/api/settings/endpoints"
 
@@ -112,7 +112,7 @@ def post_app(database_url: str) -> Litestar:
 
     @post(BASE, sync_to_thread=True, status_code=201)
     def create_endpoint(data: Annotated[EndpointCreate, Body()]) -> Response[EndpointOut]:
-        command = normalise_new_endpoint(**present_fields(data))
+        command = new_endpoint(**present_fields(data))
         endpoint_id = str(uuid.uuid4())
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
         table.add(

@@ -10,6 +10,8 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEvent
 
+from events.wire import PublicProviderConfig
+
 Value = str | int | None
 
 SETTINGS_ID = UUID("5e771e65-7e1e-4a0e-9000-000000000001")
@@ -18,24 +20,9 @@ SETTINGS_ID = UUID("5e771e65-7e1e-4a0e-9000-000000000001")
 ProviderName = Literal["twilio", "exotel", "vobiz"]
 PROVIDERS: tuple[str, ...] = get_args(ProviderName)
 
-PROVIDER_FIELDS = (
-    "provider",
-    "public_base_url",
-    "twilio_account_sid",
-    "twilio_auth_token",
-    "twilio_phone_number",
-    "twilio_max_concurrent",
-    "exotel_account_sid",
-    "exotel_api_key",
-    "exotel_api_token",
-    "exotel_phone_number",
-    "exotel_api_base",
-    "exotel_max_concurrent",
-    "vobiz_auth_id",
-    "vobiz_auth_token",
-    "vobiz_phone_number",
-    "vobiz_max_concurrent",
-)
+PROVIDER_FIELDS: tuple[str, ...] = PublicProviderConfig.__struct_fields__
+"""The provider configuration's fields, in order: those of the NATS contract's ``PublicProviderConfig`` (which shows
+secrets only as "set" / "not set"; the names are the same)."""
 """The provider configuration's fields, in the order of the API reference (16, as in the seed's GET response)."""
 
 SECRET_FIELDS = frozenset({"twilio_auth_token", "exotel_api_key", "exotel_api_token", "vobiz_auth_token"})

@@ -23,6 +23,7 @@ from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from events.checkpoints import CHECKPOINT_ID, AuditCheckpoint
+from service.write.application import SettingsApplication
 from service.write.chain import GENESIS, chain_hash_of, range_record
 from service.write.log import batches
 
@@ -37,7 +38,7 @@ CHECKPOINT_DELAY = 1.0
 class Checkpoints:
     """The checkpoint aggregate of one application's store."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: SettingsApplication) -> None:
         self.app = app
         self.recorder = app.factory.aggregate_recorder(purpose="checkpoints")
         self.store = app.factory.event_store(mapper=app.mapper, recorder=self.recorder)
@@ -93,7 +94,7 @@ def _new_checkpoints(recorder: Any, last: AuditCheckpoint | None) -> Iterator[Au
 class Checkpointer:
     """The service's background sealer: a checkpoint ``CHECKPOINT_DELAY`` after commits, and one at shutdown."""
 
-    def __init__(self, app: Any, delay: float = CHECKPOINT_DELAY) -> None:
+    def __init__(self, app: SettingsApplication, delay: float = CHECKPOINT_DELAY) -> None:
         self.checkpoints = Checkpoints(app)
         self.delay = delay
         self._loop: asyncio.AbstractEventLoop | None = None

@@ -34,6 +34,7 @@ from events import (
     ProviderUpdated,
 )
 from projections import mask_secret
+from service.write.application import SettingsApplication
 from service.write.errors import FieldError, InvalidSettingsError
 from service.write.log import LogDecoder, aggregate_notifications, notifications
 
@@ -153,7 +154,7 @@ def _mentions(event: Any, e164: str) -> bool:
     return getattr(event, "phone_number", None) == e164
 
 
-def _aggregates_of(app: Any, where: AuditFilter) -> list[UUID] | None:
+def _aggregates_of(app: SettingsApplication, where: AuditFilter) -> list[UUID] | None:
     """The aggregates a filter confines the history to; ``None`` when it names none (the whole log is read)."""
     candidates: set[UUID] | None = None
     if where.aggregate_id is not None:
@@ -166,7 +167,7 @@ def _aggregates_of(app: Any, where: AuditFilter) -> list[UUID] | None:
     return None if candidates is None else sorted(candidates)
 
 
-def _candidates(app: Any, where: AuditFilter, after: int) -> Iterator[Notification]:
+def _candidates(app: SettingsApplication, where: AuditFilter, after: int) -> Iterator[Notification]:
     aggregates = _aggregates_of(app, where)
     topics = set(where.topics)
     if aggregates is None:
@@ -179,7 +180,7 @@ def _candidates(app: Any, where: AuditFilter, after: int) -> Iterator[Notificati
     yield from heapq.merge(*streams, key=lambda n: n.id)
 
 
-def list_events(app: Any, where: AuditFilter, after: int = 0, limit: int = 100) -> AuditPage:
+def list_events(app: SettingsApplication, where: AuditFilter, after: int = 0, limit: int = 100) -> AuditPage:
     """One page of the history after position ``after``: at most ``limit`` events, and where to continue."""
     events: list[AuditEvent] = []
     last_seen: int | None = None
@@ -194,7 +195,7 @@ def list_events(app: Any, where: AuditFilter, after: int = 0, limit: int = 100) 
     return AuditPage(events=events, next_after=None)
 
 
-def iter_events(app: Any, after: int = 0, until: datetime | None = None) -> Iterator[AuditEvent]:
+def iter_events(app: SettingsApplication, after: int = 0, until: datetime | None = None) -> Iterator[AuditEvent]:
     """The whole history after ``after`` (up to the time ``until``), one event at a time, for the export."""
     where = AuditFilter(until=until)
     to_domain_event = LogDecoder(app).to_domain_event

@@ -21,6 +21,7 @@ from projections.settings import evolve
 from service.read.past import PastReadModel
 from service.read.queries import EndpointFilter, get_provider_settings, list_endpoints
 from service.read.read_model import ReadModel
+from service.write.application import SettingsApplication
 from service.write.log import LogDecoder, notifications
 
 LIVE_ATTEMPTS = 5
@@ -45,7 +46,7 @@ class Replay:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def replay(app: Any, stop: int | None = None) -> Replay:
+def replay(app: SettingsApplication, stop: int | None = None) -> Replay:
     """Fold every stored event (up to position ``stop``) into a fresh view, timed."""
     result = Replay()
     to_domain_event = LogDecoder(app).to_domain_event
@@ -60,9 +61,9 @@ def replay(app: Any, stop: int | None = None) -> Replay:
 def presented(view: SettingsView) -> dict[str, Any]:
     """The read models as the API shows them (secrets masked): what is compared."""
     past = PastReadModel(view)
-    endpoints, _ = list_endpoints(past, EndpointFilter())  # type: ignore[arg-type]
+    endpoints, _ = list_endpoints(past, EndpointFilter())
     return {
-        "telephony": msgspec.to_builtins(get_provider_settings(past)),  # type: ignore[arg-type]
+        "telephony": msgspec.to_builtins(get_provider_settings(past)),
         "endpoints": {item.id: msgspec.to_builtins(item) for item in endpoints},
     }
 
@@ -91,14 +92,14 @@ def differences(expected: dict[str, Any], live: dict[str, Any]) -> list[str]:
     return found
 
 
-def compare_with_catch_up(app: Any, result: Replay) -> list[str]:
+def compare_with_catch_up(app: SettingsApplication, result: Replay) -> list[str]:
     live = ReadModel(app)
     live.catch_up(until=result.position)
     with live.reading() as view:
         return differences(presented(result.view), presented(view))
 
 
-def compare_with_service(app: Any, url: str, api_key: str) -> tuple[Replay, list[str]]:
+def compare_with_service(app: SettingsApplication, url: str, api_key: str) -> tuple[Replay, list[str]]:
     """Replay up to the service's read-model position and compare with what it serves at that position."""
     base = url.rstrip("/")
     for _ in range(LIVE_ATTEMPTS):

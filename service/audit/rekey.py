@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 
 from events import IdempotencyKeyUsed, PhoneNumberClaimed, PhoneNumberReleased
 from service.audit.checkpoints import Checkpoints
+from service.write.application import SettingsApplication
 from service.write.chain import GENESIS, MAGIC, legacy_hash, link, unseal
 from service.write.log import notifications
 
@@ -48,7 +49,7 @@ def _uuid(value: Any) -> UUID:
     return value if isinstance(value, UUID) else UUID(str(value))
 
 
-def public_ids_in(app: Any) -> list[UUID]:
+def public_ids_in(app: SettingsApplication) -> list[UUID]:
     """The derived-id aggregates of ``app``'s store that have public ids."""
     found: dict[UUID, None] = {}
     for notification in notifications(app.recorder, topics=DERIVED_ID_TOPICS):
@@ -58,7 +59,7 @@ def public_ids_in(app: Any) -> list[UUID]:
     return list(found)
 
 
-def check_ids_keyed(app: Any) -> None:
+def check_ids_keyed(app: SettingsApplication) -> None:
     """Refuse an encrypted store whose derived ids are still public (a store written before keyed ids).
 
     One indexed read: the first derived-id event tells, since a store is re-keyed whole, in one transaction."""
@@ -73,7 +74,7 @@ def check_ids_keyed(app: Any) -> None:
         )
 
 
-def rekey(app: Any) -> Rekeyed:
+def rekey(app: SettingsApplication) -> Rekeyed:
     """Move every public derived-id aggregate to its keyed id and re-seal the checkpoints (see the module)."""
     if not app.ids.keyed:
         raise PublicIdsError("keyed ids are for encrypted stores: set TELEPHONY_CIPHER_KEY to the store's key")

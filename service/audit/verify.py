@@ -19,6 +19,7 @@ from eventsourcing.persistence import StoredEvent
 
 from events.checkpoints import CHECKPOINT_ID, AuditCheckpoint
 from service.audit.checkpoints import Checkpoints
+from service.write.application import SettingsApplication
 from service.write.chain import GENESIS, chain_hash_of, link, range_record, unseal
 from service.write.log import notifications
 
@@ -151,7 +152,7 @@ class _Range:
         return None
 
 
-def verify(app, checkpoints: Checkpoints, anchor: str | None = None) -> Report:  # type: ignore[no-untyped-def]
+def verify(app: SettingsApplication, checkpoints: Checkpoints, anchor: str | None = None) -> Report:
     """Check the whole store; the report names the first problem (by log order) if there is one."""
     report = Report()
     sealed = _Checkpoints(checkpoints)

@@ -20,13 +20,13 @@ from service.container import Container
 from service.http.etags import endpoint_etag, parse_entity_tags, parse_if_match, provider_etag
 from service.read.presenter import present_endpoint, present_provider
 from service.read.queries import get_endpoint_versioned, get_provider_settings_versioned
+from service.write.commands import Actor
 from service.write.conditions import (
     IDEMPOTENCY_KEY_PATTERN,
     Conditions,
     IdempotencyRequest,
     Receipt,
 )
-from service.write.decisions import Actor
 from service.write.errors import EndpointNotFoundError
 
 IfMatch = Annotated[

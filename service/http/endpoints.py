@@ -37,7 +37,8 @@ from service.http.schemas import (
 from service.http.strict import decode_strict
 from service.read.past import parse_moment
 from service.read.queries import EndpointFilter, get_endpoint_versioned, list_endpoints
-from service.write.decisions import Actor, NewEndpoint, check_endpoint_patch, normalise_new_endpoint
+from service.write import commands
+from service.write.commands import Actor
 from service.write.errors import EndpointNotFoundError
 from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
@@ -92,7 +93,7 @@ class EndpointsController(Controller):
         paged = page is not None or page_size is not None
         source = container.read_model if moment is None else await past_settings(container, moment)
         items, total = list_endpoints(
-            source,  # type: ignore[arg-type]
+            source,
             EndpointFilter(provider=provider, is_active=is_active, phone_number=e164, agent=agent),
             page=(page or 1) if paged else None,
             page_size=(page_size or 100) if paged else None,
@@ -119,7 +120,7 @@ class EndpointsController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[EndpointOut]:
         fields = present_fields(decode_strict(raw_body, EndpointCreate))
-        command: NewEndpoint = normalise_new_endpoint(**fields)
+        command = commands.new_endpoint(**fields)
         when = conditions(actor, None, idempotency_key, "POST", BASE, raw_body)
         receipt = container.app.handle_create_endpoint(command, actor, when)
         body, headers = endpoint_reply(container, receipt, when)
@@ -174,9 +175,9 @@ class EndpointsController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> Response[EndpointOut]:
         parsed = parse_endpoint_id(endpoint_id)
-        patch = check_endpoint_patch(present_fields(decode_strict(raw_body, EndpointUpdate)))
+        command = commands.patch_endpoint(parsed, present_fields(decode_strict(raw_body, EndpointUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", f"{BASE}/{parsed}", raw_body)
-        receipt = container.app.handle_update_endpoint(parsed, patch, actor, when)
+        receipt = container.app.handle_update_endpoint(command, actor, when)
         body, headers = endpoint_reply(container, receipt, when)
         return Response(body, headers=headers)
 

@@ -24,7 +24,8 @@ from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error
 from service.http.strict import decode_strict
 from service.read.past import parse_moment
 from service.read.queries import get_provider_credentials, get_provider_settings_versioned
-from service.write.decisions import Actor, normalise_provider_patch
+from service.write import commands
+from service.write.commands import Actor
 
 TWILIO_EXAMPLE = {
     "provider": "twilio",
@@ -119,8 +120,8 @@ class TelephonyController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ProviderSettings]:
-        patch = normalise_provider_patch(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
+        command = commands.update_provider(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", "/api/settings/telephony", raw_body)
-        receipt = container.app.handle_update_provider(patch, actor, when)
+        receipt = container.app.handle_update_provider(command, actor, when)
         body, headers = provider_reply(container, receipt, when)
         return Response(body, headers=headers)

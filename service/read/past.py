@@ -20,6 +20,7 @@ from eventsourcing.persistence import Notification
 from events import PUBLIC_EVENT_TYPES, SETTINGS_ID
 from projections import SettingsView
 from projections.settings import evolve
+from service.write.application import SettingsApplication
 from service.write.errors import FieldError, InvalidSettingsError
 from service.write.log import LogDecoder, aggregate_notifications, notifications, topics_of
 
@@ -77,7 +78,7 @@ class PastReadModel:
         yield self._view
 
 
-def _fold(app: Any, stored: Iterable[Notification], moment: Moment) -> PastReadModel:
+def _fold(app: SettingsApplication, stored: Iterable[Notification], moment: Moment) -> PastReadModel:
     view = SettingsView()
     to_domain_event = LogDecoder(app).to_domain_event
     for notification in stored:
@@ -87,17 +88,17 @@ def _fold(app: Any, stored: Iterable[Notification], moment: Moment) -> PastReadM
     return PastReadModel(view)
 
 
-def settings_at(app: Any, moment: Moment) -> PastReadModel:
+def settings_at(app: SettingsApplication, moment: Moment) -> PastReadModel:
     """Every endpoint and the provider configuration at ``moment`` (reads the log up to it)."""
     return _fold(app, notifications(app.recorder, topics=VIEW_TOPICS, stop=moment.position), moment)
 
 
-def provider_at(app: Any, moment: Moment) -> PastReadModel:
+def provider_at(app: SettingsApplication, moment: Moment) -> PastReadModel:
     """The provider configuration at ``moment`` (reads only the provider's events)."""
     return _fold(app, aggregate_notifications(app.recorder, SETTINGS_ID), moment)
 
 
-def endpoint_at(app: Any, endpoint_id: UUID, moment: Moment) -> PastReadModel:
+def endpoint_at(app: SettingsApplication, endpoint_id: UUID, moment: Moment) -> PastReadModel:
     """One endpoint (and the provider settings its webhook URL needs) at ``moment``."""
     streams = [aggregate_notifications(app.recorder, aggregate) for aggregate in (endpoint_id, SETTINGS_ID)]
     return _fold(app, heapq.merge(*streams, key=lambda n: n.id), moment)

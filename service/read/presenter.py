@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 from uuid import UUID
 
+import msgspec
 from msgspec import Meta, Struct
 
 from events.provider import ProviderName
@@ -18,28 +19,29 @@ from events.wire import EndpointState
 from projections import Endpoint, ProviderConfig, inbound_webhook_url, masked
 
 
-class ProviderSettings(Struct, kw_only=True):
-    """The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters.
+def _provider_settings() -> type[Struct]:
+    """``ProviderSettings``: the fields of ``ProviderConfig`` (declared once, there), each documented with its value
+    in the API reference's GET example, as shown (secrets masked)."""
+    shown = masked(ProviderConfig(**PROVIDER_EXAMPLE))
+    fields = []
+    for item in msgspec.structs.fields(ProviderConfig):
+        kind = ProviderName if item.name == PROVIDER else item.type
+        fields.append((item.name, Annotated[kind, Meta(examples=[shown[item.name]])]))
+    settings = msgspec.defstruct("ProviderSettings", fields, kw_only=True, module=__name__)
+    settings.__doc__ = 'The provider configuration; secret fields are masked: ``"****"`` + their last 4 characters.'
+    return settings
 
-    Examples: the API reference's GET response (its secrets shown masked).
-    """
 
-    provider: ProviderName
-    public_base_url: Annotated[str | None, Meta(examples=["https://your-domain.com"])]
-    twilio_account_sid: Annotated[str | None, Meta(examples=["AC00000000000000000000000000000000"])]
-    twilio_auth_token: Annotated[str | None, Meta(examples=["****oken"])]
-    twilio_phone_number: Annotated[str | None, Meta(examples=["+15551234567"])]
-    twilio_max_concurrent: Annotated[int, Meta(examples=[10])]
-    exotel_account_sid: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_key: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_token: Annotated[str | None, Meta(examples=[None])]
-    exotel_phone_number: Annotated[str | None, Meta(examples=[None])]
-    exotel_api_base: Annotated[str | None, Meta(examples=[None])]
-    exotel_max_concurrent: Annotated[int, Meta(examples=[5])]
-    vobiz_auth_id: Annotated[str | None, Meta(examples=[None])]
-    vobiz_auth_token: Annotated[str | None, Meta(examples=[None])]
-    vobiz_phone_number: Annotated[str | None, Meta(examples=[None])]
-    vobiz_max_concurrent: Annotated[int, Meta(examples=[5])]
+PROVIDER = "provider"
+PROVIDER_EXAMPLE = {
+    "provider": "twilio",
+    "public_base_url": "https://your-domain.com",
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_auth_token": "your_auth_token",
+    "twilio_phone_number": "+15551234567",
+}
+"""The API reference's GET example (what is not set there keeps its default)."""
+ProviderSettings = _provider_settings()
 
 
 def format_time(moment: datetime) -> str:
@@ -82,4 +84,4 @@ def present_endpoint_uncached(endpoint: Endpoint, public_base_url: str | None) -
 
 
 def present_provider(config: ProviderConfig) -> ProviderSettings:
-    return ProviderSettings(**masked(config))  # type: ignore[arg-type]
+    return ProviderSettings(**masked(config))

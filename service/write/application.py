@@ -7,13 +7,12 @@ the command then reloads and decides again, so a concurrent change is never over
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import Environment
@@ -22,6 +21,7 @@ from events import SETTINGS_ID, IdempotencyKeyUsed
 from projections import Endpoint, ProviderView, evolve_endpoint
 from projections import provider as provider_projection
 from service.write import decisions as domain
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint, UpdateProvider
 from service.write.conditions import (
     NO_CONDITIONS,
     Conditions,
@@ -29,11 +29,12 @@ from service.write.conditions import (
     IdempotencyRequest,
     Receipt,
 )
-from service.write.decisions import Actor, NewEndpoint, PhoneNumberIndex
+from service.write.decisions import PhoneNumberIndex
 from service.write.errors import ConcurrentChangeError, SettingsError
 from service.write.ids import AggregateIds
 
-S = TypeVar("S")
+REPOSITORY = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE": "n"}
+"""The repository's cache of folded states: the states are immutable, so they are shared, not copied."""
 MAX_ATTEMPTS = 50
 
 
@@ -43,12 +44,9 @@ class SettingsApplication(Application[UUID]):
     name = "TelephonySettings"  # fixes the PostgreSQL table names: do not change
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__(env=dict(env))
+        super().__init__(env={**REPOSITORY, **env})
         # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.write.ids).
         self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))
-        # The provider aggregate gains an event per PUT for ever: keep its folded state and fast-forward it.
-        self._provider_cache: ProviderView = provider_projection.INITIAL
-        self._provider_lock = threading.Lock()
         self._commit_listeners: list[Callable[[int], None]] = []
 
     def on_commit(self, listener: Callable[[int], None]) -> None:
@@ -74,21 +72,22 @@ class SettingsApplication(Application[UUID]):
         self, command: NewEndpoint, actor: Actor, conditions: Conditions = NO_CONDITIONS
     ) -> Receipt:
         endpoint_id = uuid4()
-        index_id = self.ids.phone_number_index(command.phone_number)
 
         def attempt() -> tuple[list[DomainEvent], Receipt]:
-            index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
+            index = self.load_index(command.phone_number)
             new_events = domain.decide_create_endpoint(endpoint_id, index, command, actor)
             return new_events, Receipt("created", endpoint_id, 1, self._provider_version(conditions))
 
         return self._execute(attempt, conditions, actor)
 
     def handle_update_endpoint(
-        self, endpoint_id: UUID, patch: dict[str, Any], actor: Actor, conditions: Conditions = NO_CONDITIONS
+        self, command: PatchEndpoint, actor: Actor, conditions: Conditions = NO_CONDITIONS
     ) -> Receipt:
+        endpoint_id = command.endpoint_id
+
         def attempt() -> tuple[list[DomainEvent], Receipt]:
             endpoint = self._checked_endpoint(endpoint_id, conditions)
-            new_events = domain.decide_update_endpoint(endpoint_id, endpoint, patch, actor)
+            new_events = domain.decide_update_endpoint(endpoint, command, actor)
             assert endpoint is not None
             version = new_events[-1].originator_version if new_events else endpoint.version
             outcome = "updated" if new_events else "unchanged"
@@ -101,22 +100,19 @@ class SettingsApplication(Application[UUID]):
     ) -> Receipt:
         def attempt() -> tuple[list[DomainEvent], Receipt]:
             endpoint = self._checked_endpoint(endpoint_id, conditions)
-            index = PhoneNumberIndex()
-            if endpoint is not None:
-                index_id = self.ids.phone_number_index(endpoint.phone_number)
-                index = self._fold(index_id, domain.evolve_index, PhoneNumberIndex(id=index_id))
+            index = self.load_index(endpoint.phone_number) if endpoint is not None else PhoneNumberIndex()
             new_events = domain.decide_delete_endpoint(endpoint_id, endpoint, index, actor)
             return new_events, Receipt("deleted", endpoint_id, new_events[0].originator_version, 0)
 
         return self._execute(attempt, conditions, actor)
 
     def handle_update_provider(
-        self, patch: dict[str, Any], actor: Actor, conditions: Conditions = NO_CONDITIONS
+        self, command: UpdateProvider, actor: Actor, conditions: Conditions = NO_CONDITIONS
     ) -> Receipt:
         def attempt() -> tuple[list[DomainEvent], Receipt]:
             current = self.load_provider()
             conditions.check((current.version,), "telephony settings")
-            new_events = domain.decide_update_provider(current, patch, actor)
+            new_events = domain.decide_update_provider(current, command, actor)
             version = new_events[-1].originator_version if new_events else current.version
             outcome = "updated" if new_events else "unchanged"
             return new_events, Receipt(outcome, SETTINGS_ID, version, version)
@@ -128,16 +124,16 @@ class SettingsApplication(Application[UUID]):
         assert receipt.position is not None
         return receipt.resource_id, receipt.position
 
-    def update_endpoint(self, endpoint_id: UUID, patch: dict[str, Any], actor: Actor) -> int | None:
-        return self.handle_update_endpoint(endpoint_id, patch, actor).position
+    def update_endpoint(self, command: PatchEndpoint, actor: Actor) -> int | None:
+        return self.handle_update_endpoint(command, actor).position
 
     def delete_endpoint(self, endpoint_id: UUID, actor: Actor) -> int:
         position = self.handle_delete_endpoint(endpoint_id, actor).position
         assert position is not None
         return position
 
-    def update_provider(self, patch: dict[str, Any], actor: Actor) -> int | None:
-        return self.handle_update_provider(patch, actor).position
+    def update_provider(self, command: UpdateProvider, actor: Actor) -> int | None:
+        return self.handle_update_provider(command, actor).position
 
     def _checked_endpoint(self, endpoint_id: UUID, conditions: Conditions) -> Endpoint | None:
         endpoint = self.load_endpoint(endpoint_id)
@@ -150,32 +146,37 @@ class SettingsApplication(Application[UUID]):
         return self.load_provider().version if conditions.idempotency is not None else 0
 
     # -- state ------------------------------------------------------------------------------------------------
+    # Folded by eventsourcing's repository with the ``projections`` folds as projector functions; its aggregate
+    # cache keeps each state and fast-forwards it with the events stored since (one indexed read), which is what
+    # the provider settings need most: they gain an event per PUT for ever.
 
     def load_endpoint(self, endpoint_id: UUID) -> Endpoint | None:
-        return self._fold(endpoint_id, evolve_endpoint, None)
+        return self._state(endpoint_id, _endpoint)
 
     def load_provider(self) -> ProviderView:
-        with self._provider_lock:
-            cached = self._provider_cache
-        view = cached
-        for event in self.events.get(SETTINGS_ID, gt=cached.version):
-            view = provider_projection.evolve(view, event)
-        if view.version > cached.version:
-            with self._provider_lock:
-                if view.version > self._provider_cache.version:
-                    self._provider_cache = view
-        return view
+        return self._state(SETTINGS_ID, _provider)  # type: ignore[no-any-return]
+
+    def load_index(self, e164: str) -> PhoneNumberIndex:
+        index_id = self.ids.phone_number_index(e164)
+        index: PhoneNumberIndex = self._state(index_id, _index)
+        return index if index.id == index_id else replace(index, id=index_id)
 
     def endpoint_at(self, endpoint_id: UUID, version: int) -> Endpoint | None:
         """The endpoint as it was at ``version`` (folded from the store)."""
-        return self._fold(endpoint_id, evolve_endpoint, None, lte=version)
+        return self._state(endpoint_id, _endpoint, version)
 
     def provider_at(self, version: int) -> ProviderView:
         """The provider settings as they were at ``version`` (folded from the store)."""
         current = self.load_provider()
         if current.version == version:
             return current
-        return self._fold(SETTINGS_ID, provider_projection.evolve, provider_projection.INITIAL, lte=version)
+        return self._state(SETTINGS_ID, _provider, version)  # type: ignore[no-any-return]
+
+    def _state(self, aggregate_id: UUID, project: Callable[[Any, Any], Any], version: int | None = None) -> Any:
+        try:
+            return self.repository.get(aggregate_id, version=version, projector_func=project, deepcopy_from_cache=False)
+        except AggregateNotFoundError:
+            return None
 
     def idempotency_record(self, request: IdempotencyRequest) -> IdempotencyKeyUsed | None:
         """The record of ``request``'s key, or None when the key is new; 422 if it was used for another request."""
@@ -189,12 +190,6 @@ class SettingsApplication(Application[UUID]):
                 "this Idempotency-Key was already used for a different request; use a new key for a new request"
             )
         return record
-
-    def _fold(self, aggregate_id: UUID, evolve: Callable[[S, Any], S], initial: S, lte: int | None = None) -> S:
-        state = initial
-        for event in self.events.get(aggregate_id, lte=lte):
-            state = evolve(state, event)
-        return state
 
     def _execute(
         self, attempt: Callable[[], tuple[list[DomainEvent], Receipt]], conditions: Conditions, actor: Actor
@@ -244,3 +239,21 @@ class SettingsApplication(Application[UUID]):
             resource_version=receipt.resource_version,
             provider_version=receipt.provider_version,
         )
+
+
+def _projector(evolve: Callable[[Any, Any], Any], initial: Callable[[], Any]) -> Callable[[Any, Any], Any]:
+    """A ``projections`` fold as the repository's projector function: ``(state or None, events) -> state``."""
+
+    def project(state: Any, events: Any) -> Any:
+        state = initial() if state is None else state
+        for event in events:
+            state = evolve(state, event)
+        return state
+
+    return project
+
+
+_endpoint = _projector(evolve_endpoint, lambda: None)
+"""``None`` before the creation and after the deletion: the repository then answers "not found"."""
+_provider = _projector(provider_projection.evolve, lambda: provider_projection.INITIAL)
+_index = _projector(domain.evolve_index, PhoneNumberIndex)

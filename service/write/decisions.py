@@ -15,7 +15,6 @@ import msgspec
 from eventsourcing.domain import DomainEvent
 
 from events import (
-    ENDPOINT_FIELDS,
     PROVIDER_FIELDS,
     SECRET_FIELDS,
     SETTINGS_ID,
@@ -27,7 +26,7 @@ from events import (
     ProviderUpdated,
 )
 from projections import Endpoint, ProviderConfig, ProviderView, looks_masked, mask_secret
-from service.write import rules
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint, UpdateProvider
 from service.write.errors import (
     DuplicatePhoneNumberError,
     EndpointNotFoundError,
@@ -47,24 +46,6 @@ REQUIRED_CREDENTIALS = {
     "exotel": ("exotel_account_sid", "exotel_api_key", "exotel_api_token"),
     "vobiz": ("vobiz_auth_id", "vobiz_auth_token"),
 }
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who causes a change, recorded on every event."""
-
-    name: str = "anonymous"
-    request_id: str | None = None
-
-
-@dataclass(frozen=True)
-class NewEndpoint:
-    phone_number: str  # E.164
-    provider: str
-    inbound_agent_name: str | None = None
-    outbound_agent_name: str | None = None
-    label: str | None = None
-    is_active: bool = True
 
 
 @dataclass(frozen=True)
@@ -127,14 +108,11 @@ def decide_create_endpoint(
     ]
 
 
-def decide_update_endpoint(
-    endpoint_id: UUID, endpoint: Endpoint | None, patch: dict[str, Any], actor: Actor
-) -> list[DomainEvent]:
-    """``patch`` holds only fields the client sent (already validated); unchanged values store nothing."""
+def decide_update_endpoint(endpoint: Endpoint | None, command: PatchEndpoint, actor: Actor) -> list[DomainEvent]:
+    """Only the fields that change are recorded; a command that changes nothing stores nothing."""
     if endpoint is None:
-        raise EndpointNotFoundError(f"endpoint {endpoint_id} not found")
-    changes = {name: value for name, value in patch.items() if getattr(endpoint, name) != value}
-    assert set(changes) <= set(ENDPOINT_FIELDS)
+        raise EndpointNotFoundError(f"endpoint {command.endpoint_id} not found")
+    changes = {name: value for name, value in command.changes.items() if getattr(endpoint, name) != value}
     if not changes:
         return []
     return [
@@ -172,8 +150,8 @@ def decide_delete_endpoint(
     ]
 
 
-def decide_update_provider(current: ProviderView, patch: dict[str, Any], actor: Actor) -> list[DomainEvent]:
-    """Merge ``patch`` (validated field by field) into the configuration and check the result as a whole.
+def decide_update_provider(current: ProviderView, command: UpdateProvider, actor: Actor) -> list[DomainEvent]:
+    """Merge the command's changes into the configuration and check the result as a whole.
 
     A secret sent back exactly as it is shown masked keeps the stored secret, so a client can PUT what it GOT. Any
     other value in the masked form is refused: it is a read of an older (or absent) secret sent back, and storing it
@@ -182,7 +160,7 @@ def decide_update_provider(current: ProviderView, patch: dict[str, Any], actor: 
     config = current.config
     changes: dict[str, Any] = {}
     stale_masks = []
-    for name, value in patch.items():
+    for name, value in command.changes.items():
         stored = getattr(config, name)
         if name in SECRET_FIELDS and isinstance(value, str) and looks_masked(value):
             if stored is None or value != mask_secret(stored):
@@ -218,51 +196,3 @@ def missing_settings(config: ProviderConfig) -> list[FieldError]:
         if not getattr(config, name):
             problems.append(FieldError(name, f"is required when provider is {config.provider}"))
     return problems
-
-
-def normalise_provider_patch(patch: dict[str, Any]) -> dict[str, Any]:
-    """Field-by-field rules of a provider update (types were checked by the request schema)."""
-    errors = [FieldError(name, message) for name, message in rules.pattern_errors(patch)]
-    result: dict[str, Any] = {}
-    for name, value in patch.items():
-        try:
-            result[name] = _normalise_provider_field(name, value)
-        except ValueError as exc:
-            errors.append(FieldError(name, str(exc)))
-    if errors:
-        raise InvalidSettingsError(errors)
-    return result
-
-
-def _normalise_provider_field(name: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if name in ("public_base_url", "exotel_api_base"):
-        return rules.to_public_https_url(value)
-    if name.endswith("_phone_number"):
-        return rules.to_e164(value)
-    if isinstance(value, str):
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty (send null to clear it)")
-        return rules.no_control_characters(value)
-    return value
-
-
-def normalise_new_endpoint(phone_number: str, **fields: Any) -> NewEndpoint:
-    errors = [FieldError(name, message) for name, message in rules.pattern_errors(fields)]
-    try:
-        e164 = rules.to_e164(phone_number)
-    except ValueError as exc:
-        errors.insert(0, FieldError("phone_number", str(exc)))
-    if errors:
-        raise InvalidSettingsError(errors)
-    return NewEndpoint(phone_number=e164, **fields)
-
-
-def check_endpoint_patch(patch: dict[str, Any]) -> dict[str, Any]:
-    """Whole-value checks of an endpoint update (types and lengths were checked by the request schema)."""
-    errors = [FieldError(name, message) for name, message in rules.pattern_errors(patch)]
-    if errors:
-        raise InvalidSettingsError(errors)
-    return patch

@@ -70,7 +70,7 @@ def test_serve_refuses_a_wrong_cipher_key_with_a_clear_message_and_touches_nothi
 
     from service.container import build_container
     from service.settings import Settings
-    from service.write.decisions import Actor, NewEndpoint
+    from service.write.commands import Actor, NewEndpoint
 
     data = tmp_path / "data"
     right = AESCipher.create_key(32)

@@ -95,17 +95,7 @@ def test_watch_follows_a_restarted_service_and_says_when_it_lost_it(service: Ser
     assert service.data_dir is not None
     url_file = service.data_dir / "nats" / "url"
     first_url = url_file.read_text().strip()
-    watcher = subprocess.Popen(
-        [*watch_command(), "--data-dir", str(service.data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=service_environment(),
-        start_new_session=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    notes: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
-    threading.Thread(target=read_lines, args=(watcher.stderr, notes), daemon=True).start()
+    watcher, lines, notes = start_watch(service.data_dir)
     try:
         next_note(notes, "# watching")
         service.restart()  # the embedded nats-server stops and starts with it
@@ -130,17 +120,7 @@ def test_watch_finds_the_embedded_server_at_a_new_address_when_its_port_was_take
     assert service.data_dir is not None
     url_file = service.data_dir / "nats" / "url"
     old_port = int(url_file.read_text().strip().rsplit(":", 1)[1])
-    watcher = subprocess.Popen(
-        [*watch_command(), "--data-dir", str(service.data_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=service_environment(),
-        start_new_session=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    notes: queue.Queue[str] = queue.Queue()
-    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
-    threading.Thread(target=read_lines, args=(watcher.stderr, notes), daemon=True).start()
+    watcher, lines, notes = start_watch(service.data_dir)
     squatter = socket.socket()
     try:
         next_note(notes, "# watching")
@@ -164,6 +144,22 @@ def test_watch_finds_the_embedded_server_at_a_new_address_when_its_port_was_take
         squatter.close()
         os.killpg(watcher.pid, signal.SIGTERM)
         watcher.wait(timeout=10)
+
+
+def start_watch(data_dir: Path) -> tuple[subprocess.Popen[bytes], queue.Queue[str], queue.Queue[str]]:
+    """``telephony-settings watch`` on ``data_dir``: the process, and the lines of its stdout and of its stderr."""
+    watcher = subprocess.Popen(
+        [*watch_command(), "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=service_environment(),
+        start_new_session=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    notes: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=read_lines, args=(watcher.stdout, lines), daemon=True).start()
+    threading.Thread(target=read_lines, args=(watcher.stderr, notes), daemon=True).start()
+    return watcher, lines, notes
 
 
 def next_note(notes: queue.Queue[str], fragment: str, timeout: float = 30.0) -> str:

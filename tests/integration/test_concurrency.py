@@ -8,7 +8,7 @@ from litestar.testing import TestClient
 
 from events import EndpointCreated, EndpointUpdated, ProviderUpdated
 from service.container import Container
-from service.write.decisions import Actor, NewEndpoint
+from service.write.commands import Actor, NewEndpoint
 from service.write.errors import DuplicatePhoneNumberError
 from tests.integration.support import (
     ENDPOINTS,

@@ -12,7 +12,7 @@ from events import EndpointCreated
 from service.container import build_container
 from service.read.queries import get_endpoint, get_provider_settings
 from service.settings import Settings
-from service.write.decisions import Actor, NewEndpoint
+from service.write.commands import Actor, NewEndpoint, UpdateProvider
 from tests.clients import api_client
 from tests.integration.support import (
     ENDPOINTS,
@@ -69,7 +69,7 @@ def test_a_new_container_on_the_same_store_rebuilds_the_same_views(settings: Set
         endpoint_id, _ = first.app.create_endpoint(
             NewEndpoint(phone_number="+919876543210", provider="exotel", inbound_agent_name="support-agent"), Actor()
         )
-        first.app.update_provider(dict(EXOTEL), Actor())
+        first.app.update_provider(UpdateProvider(dict(EXOTEL)), Actor())
         first.read_model.catch_up()
         endpoint_before = get_endpoint(first.read_model, endpoint_id)
         provider_before = get_provider_settings(first.read_model)

@@ -20,8 +20,8 @@ from service.cli import main
 from service.container import StoreKeyError, build_container
 from service.settings import Settings
 from service.write.application import SettingsApplication
+from service.write.commands import Actor, NewEndpoint
 from service.write.conditions import Conditions, IdempotencyRequest
-from service.write.decisions import Actor, NewEndpoint
 from service.write.ids import PUBLIC, public_idempotency_id, public_phone_number_index_id
 from tests.clients import api_client
 

@@ -9,7 +9,7 @@ from service.container import Container
 from service.read.read_model import ReadModel
 from service.settings import Settings
 from service.write.application import SettingsApplication
-from service.write.decisions import Actor, NewEndpoint
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint, UpdateProvider
 from tests.seed import TWILIO_SID
 
 ACTOR = Actor(name="tester", request_id="r-1")
@@ -46,11 +46,11 @@ def test_a_commands_own_events_are_folded_without_reading_the_store(container: C
     app, read_model = container.app, container.read_model
     reads = CountingReads(app)
 
-    receipts = [app.handle_update_provider(PROVIDER, ACTOR)]
+    receipts = [app.handle_update_provider(UpdateProvider(PROVIDER), ACTOR)]
     for i in range(5):
         command = NewEndpoint(phone_number=f"+1555123400{i}", provider="twilio", label=f"line {i}")
         receipts.append(app.handle_create_endpoint(command, ACTOR))
-    receipts.append(app.handle_update_endpoint(receipts[1].resource_id, {"label": "renamed"}, ACTOR))
+    receipts.append(app.handle_update_endpoint(PatchEndpoint(receipts[1].resource_id, {"label": "renamed"}), ACTOR))
     receipts.append(app.handle_delete_endpoint(receipts[2].resource_id, ACTOR))
     for receipt in receipts:
         assert read_model.follow(receipt.saved, receipt.position) == receipt.position

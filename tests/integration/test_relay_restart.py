@@ -14,7 +14,7 @@ from events import wire
 from service.container import build_container
 from service.publish.nats_link import NatsLink
 from service.publish.relay import Relay
-from service.write.decisions import Actor, NewEndpoint
+from service.write.commands import Actor, NewEndpoint
 from tests.nats_support import stream_messages
 
 BACKLOG = 1500

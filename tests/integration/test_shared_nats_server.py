@@ -18,20 +18,24 @@ from pathlib import Path
 import msgspec
 import nats
 import pytest
-from nats.js.api import RawStreamMsg
-from nats.js.errors import NotFoundError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 
 from events import wire
 from service.settings import Settings
 from tests.clients import api_client
-from tests.nats_support import kv_entries, wait_until
 
 SHARED_NATS_VARIABLE = "TELEPHONY_TEST_NATS_URL"
 
 
+async def connect(url: str) -> nats.NATS:
+    """A connection that fails in seconds when the server is away (nats-py alone would retry for minutes)."""
+    return await asyncio.wait_for(nats.connect(url, connect_timeout=3, max_reconnect_attempts=0), timeout=10)
+
+
 async def reset(url: str) -> None:
-    client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
-    js = client.jetstream()
+    client = await connect(url)
+    js = client.jetstream(timeout=5)
     try:
         for delete in (js.delete_stream(wire.STREAM), js.delete_key_value(wire.KV_BUCKET)):
             with contextlib.suppress(NotFoundError):
@@ -40,13 +44,21 @@ async def reset(url: str) -> None:
         await client.close()
 
 
-async def last_message(url: str, subject: str) -> RawStreamMsg | None:
-    """The stream's last message on ``subject``."""
-    client = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0)
+async def published_creation(url: str, number: str, endpoint_id: str, within: float = 20.0) -> bytes:
+    """The route of ``number`` once the stream holds the creation of ``endpoint_id``: polled on one connection, every
+    request bounded (a hung request fails the test instead of the test run)."""
+    client = await connect(url)
+    js = client.jetstream(timeout=2)
+    subject = wire.endpoint_subject(number, "created")
     try:
-        return await client.jetstream().get_last_msg(wire.STREAM, subject)
-    except NotFoundError:
-        return None
+        async with asyncio.timeout(within):
+            while True:
+                with contextlib.suppress(NotFoundError, NatsTimeoutError, BucketNotFoundError, KeyNotFoundError):
+                    last = await js.get_last_msg(wire.STREAM, subject)
+                    if (last.headers or {}).get(wire.HEADER_MSG_ID) == f"{endpoint_id}:1":
+                        bucket = await js.key_value(wire.KV_BUCKET)
+                        return (await bucket.get(wire.route_key(number))).value or b""
+                await asyncio.sleep(0.1)
     finally:
         await client.close()
 
@@ -70,13 +82,5 @@ def test_a_change_reaches_the_stream_and_the_bucket_of_an_existing_nats_server(
         created = client.post("/api/settings/endpoints", json={"phone_number": number, "provider": "twilio"})
         assert created.status_code == 201, created.text
         endpoint_id = created.json()["id"]
-
-        def published() -> bool:
-            last = asyncio.run(last_message(shared_nats_url, wire.endpoint_subject(number, "created")))
-            return last is not None and (last.headers or {}).get(wire.HEADER_MSG_ID) == f"{endpoint_id}:1"
-
-        wait_until(published, what="the creation in the shared server's stream")
-        routes = wait_until(
-            lambda: kv_entries(shared_nats_url).get(wire.route_key(number)), what="the route in the shared bucket"
-        )
-    assert msgspec.json.decode(routes)["endpoint_id"] == endpoint_id
+        route = asyncio.run(published_creation(shared_nats_url, number, endpoint_id))
+    assert msgspec.json.decode(route)["endpoint_id"] == endpoint_id

@@ -18,6 +18,7 @@ from eventsourcing.domain import DomainEvent
 from events import EndpointCreated, EndpointUpdated, IdempotencyKeyUsed
 from service.settings import STORED_FORMAT
 from service.write.application import MAX_ATTEMPTS, SettingsApplication
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint
 from service.write.conditions import (
     Conditions,
     IdempotencyKeyReusedError,
@@ -25,7 +26,6 @@ from service.write.conditions import (
     Precondition,
     PreconditionFailedError,
 )
-from service.write.decisions import Actor, NewEndpoint
 from service.write.errors import ConcurrentChangeError, DuplicatePhoneNumberError, EndpointNotFoundError
 
 MEMORY = {"PERSISTENCE_MODULE": "service.write.store:MemoryStore", **STORED_FORMAT}
@@ -110,9 +110,11 @@ def test_a_save_that_loses_a_race_decides_again_on_the_new_state(app: Interferin
     endpoint_id = app.handle_create_endpoint(LINE, ALICE).resource_id
     # Just before our save, another request renames the inbound agent: our save conflicts, and the retry decides
     # against the endpoint as it now is (its version and its previous values).
-    app.before_each_save(lambda: app.handle_update_endpoint(endpoint_id, {"inbound_agent_name": "theirs"}, ALICE))
+    app.before_each_save(
+        lambda: app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"inbound_agent_name": "theirs"}), ALICE)
+    )
 
-    receipt = app.handle_update_endpoint(endpoint_id, {"label": "ours"}, ALICE)
+    receipt = app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"label": "ours"}), ALICE)
 
     updates = [e for e in stored(app) if isinstance(e, EndpointUpdated)]
     assert [(e.originator_version, e.changes) for e in updates] == [
@@ -126,9 +128,9 @@ def test_a_save_that_loses_a_race_decides_again_on_the_new_state(app: Interferin
 
 def test_a_retry_that_finds_its_change_already_made_stores_nothing(app: Interfering) -> None:
     endpoint_id = app.handle_create_endpoint(LINE, ALICE).resource_id
-    app.before_each_save(lambda: app.handle_update_endpoint(endpoint_id, {"label": "same"}, ALICE))
+    app.before_each_save(lambda: app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"label": "same"}), ALICE))
 
-    receipt = app.handle_update_endpoint(endpoint_id, {"label": "same"}, ALICE)
+    receipt = app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"label": "same"}), ALICE)
 
     assert receipt.outcome == "unchanged"
     assert receipt.position is None
@@ -139,11 +141,12 @@ def test_a_command_that_keeps_losing_gives_up_with_a_conflict(app: Interfering) 
     endpoint_id = app.handle_create_endpoint(LINE, ALICE).resource_id
     labels = iter(range(MAX_ATTEMPTS))
     app.before_each_save(
-        lambda: app.handle_update_endpoint(endpoint_id, {"label": f"theirs-{next(labels)}"}, ALICE), MAX_ATTEMPTS
+        lambda: app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"label": f"theirs-{next(labels)}"}), ALICE),
+        MAX_ATTEMPTS,
     )
 
     with pytest.raises(ConcurrentChangeError):
-        app.handle_update_endpoint(endpoint_id, {"label": "ours"}, ALICE)
+        app.handle_update_endpoint(PatchEndpoint(endpoint_id, {"label": "ours"}), ALICE)
 
     assert not any(isinstance(e, EndpointUpdated) and e.changes == {"label": "ours"} for e in stored(app))
 
@@ -154,17 +157,21 @@ def test_if_match_is_checked_against_the_stored_state_inside_the_loop(app: Inter
 
     with pytest.raises(PreconditionFailedError) as stale:
         app.handle_update_endpoint(
-            endpoint_id, {"label": "x"}, ALICE, Conditions(if_match=Precondition(versions=frozenset({(9, 0)})))
+            PatchEndpoint(endpoint_id, {"label": "x"}),
+            ALICE,
+            Conditions(if_match=Precondition(versions=frozenset({(9, 0)}))),
         )
     receipt = app.handle_update_endpoint(
-        endpoint_id, {"label": "x"}, ALICE, Conditions(if_match=Precondition(versions=frozenset({current})))
+        PatchEndpoint(endpoint_id, {"label": "x"}),
+        ALICE,
+        Conditions(if_match=Precondition(versions=frozenset({current}))),
     )
 
     assert stale.value.current == current
     assert receipt.outcome == "updated"
     with pytest.raises(EndpointNotFoundError):  # a precondition on a missing endpoint is a 404, not a 412
         app.handle_update_endpoint(
-            UUID(int=1), {"label": "x"}, ALICE, Conditions(if_match=Precondition(any_version=True))
+            PatchEndpoint(UUID(int=1), {"label": "x"}), ALICE, Conditions(if_match=Precondition(any_version=True))
         )
 
 

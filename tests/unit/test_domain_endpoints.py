@@ -17,16 +17,14 @@ from events import (
     PhoneNumberReleased,
 )
 from projections import Endpoint, evolve_endpoint
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint, new_endpoint
 from service.write.decisions import (
     PHONE_NUMBER_NAMESPACE,
-    Actor,
-    NewEndpoint,
     PhoneNumberIndex,
     decide_create_endpoint,
     decide_delete_endpoint,
     decide_update_endpoint,
     evolve_index,
-    normalise_new_endpoint,
     phone_number_index_id,
 )
 from service.write.errors import DuplicatePhoneNumberError, EndpointNotFoundError, InvalidSettingsError
@@ -101,7 +99,7 @@ def test_a_new_endpoint_is_active_unless_told_otherwise() -> None:
 
 def test_updating_a_missing_endpoint_is_not_found() -> None:
     with pytest.raises(EndpointNotFoundError):
-        decide_update_endpoint(uuid4(), None, {"label": "x"}, ALICE)
+        decide_update_endpoint(None, PatchEndpoint(uuid4(), {"label": "x"}), ALICE)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +112,7 @@ def test_updating_a_missing_endpoint_is_not_found() -> None:
 )
 def test_an_update_that_changes_nothing_stores_nothing(patch: dict[str, object]) -> None:
     endpoint = existing_endpoint()
-    assert decide_update_endpoint(endpoint.id, endpoint, patch, ALICE) == []
+    assert decide_update_endpoint(endpoint, PatchEndpoint(endpoint.id, patch), ALICE) == []
 
 
 def test_an_update_records_only_the_fields_that_changed() -> None:
@@ -126,7 +124,7 @@ def test_an_update_records_only_the_fields_that_changed() -> None:
         "outbound_agent_name": "sales-agent",
     }
 
-    [updated] = decide_update_endpoint(endpoint.id, endpoint, patch, ALICE)
+    [updated] = decide_update_endpoint(endpoint, PatchEndpoint(endpoint.id, patch), ALICE)
 
     assert isinstance(updated, EndpointUpdated)
     assert updated.changes == {"is_active": False, "inbound_agent_name": None}
@@ -139,7 +137,7 @@ def test_an_update_records_only_the_fields_that_changed() -> None:
 def test_folding_an_update_gives_the_patched_endpoint() -> None:
     endpoint = existing_endpoint()
     [updated] = decide_update_endpoint(
-        endpoint.id, endpoint, {"label": None, "outbound_agent_name": "retention"}, ALICE
+        endpoint, PatchEndpoint(endpoint.id, {"label": None, "outbound_agent_name": "retention"}), ALICE
     )
 
     after = evolve_endpoint(endpoint, updated)
@@ -222,13 +220,13 @@ def test_distinct_numbers_get_distinct_index_ids(numbers: list[str]) -> None:
 
 
 def test_a_new_endpoint_number_is_stored_in_e164() -> None:
-    command = normalise_new_endpoint("+91 98765-43210", provider="exotel", label="Main support line")
+    command = new_endpoint("+91 98765-43210", provider="exotel", label="Main support line")
     assert command == NewEndpoint(phone_number="+919876543210", provider="exotel", label="Main support line")
 
 
 def test_a_new_endpoint_with_a_bad_number_names_the_phone_number_field() -> None:
     with pytest.raises(InvalidSettingsError) as caught:
-        normalise_new_endpoint("5551234567", provider="twilio")
+        new_endpoint("5551234567", provider="twilio")
     [error] = caught.value.errors
     assert error.field == "phone_number"
     assert "5551234567" not in caught.value.detail

@@ -9,7 +9,8 @@ import pytest
 from events import PROVIDER_FIELDS, SETTINGS_ID, ProviderUpdated
 from projections import ProviderConfig, ProviderView, mask_secret, masked
 from projections import provider as provider_projection
-from service.write.decisions import Actor, decide_update_provider, missing_settings, normalise_provider_patch
+from service.write.commands import Actor, UpdateProvider, update_provider
+from service.write.decisions import decide_update_provider, missing_settings
 from service.write.errors import InvalidSettingsError
 from tests.seed import EXOTEL, TWILIO, VOBIZ
 from tests.unit.builders import provider_updated
@@ -41,7 +42,7 @@ def error_fields(caught: pytest.ExceptionInfo[InvalidSettingsError]) -> list[str
 
 @pytest.mark.parametrize("seed", [TWILIO_SEED, EXOTEL, VOBIZ], ids=["twilio", "exotel", "vobiz"])
 def test_the_first_update_with_a_seed_example_records_what_differs_from_the_defaults(seed: dict) -> None:
-    event = only_event(decide_update_provider(provider_projection.INITIAL, seed, ALICE))
+    event = only_event(decide_update_provider(provider_projection.INITIAL, UpdateProvider(seed), ALICE))
 
     defaults = ProviderConfig()
     expected = {name: value for name, value in seed.items() if getattr(defaults, name) != value}
@@ -53,13 +54,13 @@ def test_the_first_update_with_a_seed_example_records_what_differs_from_the_defa
 
 def test_changes_are_recorded_in_the_order_of_the_api_reference() -> None:
     patch = dict(reversed(list(TWILIO_SEED.items())))
-    event = only_event(decide_update_provider(provider_projection.INITIAL, patch, ALICE))
+    event = only_event(decide_update_provider(provider_projection.INITIAL, UpdateProvider(patch), ALICE))
     assert list(event.changes) == [name for name in PROVIDER_FIELDS if name in event.changes]
 
 
 def test_a_partial_update_keeps_every_field_left_out() -> None:
     current = configured_for_twilio()
-    event = only_event(decide_update_provider(current, {"twilio_phone_number": "+919876543210"}, ALICE))
+    event = only_event(decide_update_provider(current, UpdateProvider({"twilio_phone_number": "+919876543210"}), ALICE))
 
     assert event.changes == {"twilio_phone_number": "+919876543210"}
     after = provider_projection.evolve(current, event)
@@ -69,55 +70,59 @@ def test_a_partial_update_keeps_every_field_left_out() -> None:
 
 def test_the_event_version_follows_the_current_version() -> None:
     current = view_after(*[provider_updated(v, **TWILIO_SEED) for v in range(1, 8)])
-    event = only_event(decide_update_provider(current, {"twilio_max_concurrent": 20}, ALICE))
+    event = only_event(decide_update_provider(current, UpdateProvider({"twilio_max_concurrent": 20}), ALICE))
     assert event.originator_version == 8
 
 
 def test_an_update_that_changes_nothing_stores_nothing() -> None:
     current = configured_for_twilio()
-    assert decide_update_provider(current, dict(TWILIO_SEED), ALICE) == []
-    assert decide_update_provider(current, {}, ALICE) == []
+    assert decide_update_provider(current, UpdateProvider(dict(TWILIO_SEED)), ALICE) == []
+    assert decide_update_provider(current, UpdateProvider({}), ALICE) == []
 
 
 def test_putting_back_what_was_got_stores_nothing() -> None:
     current = configured_for_twilio()
-    assert decide_update_provider(current, masked(current.config), ALICE) == []
+    assert decide_update_provider(current, UpdateProvider(masked(current.config)), ALICE) == []
 
 
 def test_a_masked_secret_sent_back_keeps_the_stored_secret() -> None:
     current = configured_for_twilio()
     shown = mask_secret(TWILIO_TOKEN)
     assert shown == "****9876"
-    assert decide_update_provider(current, {"twilio_auth_token": shown}, ALICE) == []
+    assert decide_update_provider(current, UpdateProvider({"twilio_auth_token": shown}), ALICE) == []
 
 
 def test_a_short_secret_sent_back_masked_is_kept_too() -> None:
     current = view_after(provider_updated(1, **{**TWILIO_SEED, "twilio_auth_token": "tiny"}))
-    assert decide_update_provider(current, {"twilio_auth_token": "****"}, ALICE) == []
+    assert decide_update_provider(current, UpdateProvider({"twilio_auth_token": "****"}), ALICE) == []
 
 
 def test_a_masked_secret_sent_back_beside_a_real_change_records_only_the_change() -> None:
     current = configured_for_twilio()
     patch = {**masked(current.config), "twilio_max_concurrent": 25}
-    assert only_event(decide_update_provider(current, patch, ALICE)).changes == {"twilio_max_concurrent": 25}
+    assert only_event(decide_update_provider(current, UpdateProvider(patch), ALICE)).changes == {
+        "twilio_max_concurrent": 25
+    }
 
 
 def test_a_new_secret_replaces_the_stored_one() -> None:
     current = configured_for_twilio()
-    event = only_event(decide_update_provider(current, {"twilio_auth_token": "a-brand-new-token"}, ALICE))
+    event = only_event(
+        decide_update_provider(current, UpdateProvider({"twilio_auth_token": "a-brand-new-token"}), ALICE)
+    )
     assert event.changes == {"twilio_auth_token": "a-brand-new-token"}
 
 
 def test_null_clears_an_optional_field() -> None:
     current = configured_for_twilio()
-    event = only_event(decide_update_provider(current, {"twilio_phone_number": None}, ALICE))
+    event = only_event(decide_update_provider(current, UpdateProvider({"twilio_phone_number": None}), ALICE))
     assert event.changes == {"twilio_phone_number": None}
     assert provider_projection.evolve(current, event).config.twilio_phone_number is None
 
 
 def test_clearing_a_required_credential_is_rejected_and_names_it() -> None:
     with pytest.raises(InvalidSettingsError) as caught:
-        decide_update_provider(configured_for_twilio(), {"twilio_auth_token": None}, ALICE)
+        decide_update_provider(configured_for_twilio(), UpdateProvider({"twilio_auth_token": None}), ALICE)
     assert error_fields(caught) == ["twilio_auth_token"]
     assert "twilio_auth_token" in caught.value.detail
 
@@ -135,7 +140,7 @@ def test_the_active_provider_needs_its_credentials_and_each_missing_one_is_named
 ) -> None:
     patch = {"provider": provider, "public_base_url": "https://your-domain.com"}
     with pytest.raises(InvalidSettingsError) as caught:
-        decide_update_provider(provider_projection.INITIAL, patch, ALICE)
+        decide_update_provider(provider_projection.INITIAL, UpdateProvider(patch), ALICE)
     assert error_fields(caught) == required
     for name in required:
         assert name in caught.value.detail
@@ -145,34 +150,34 @@ def test_the_active_provider_needs_its_credentials_and_each_missing_one_is_named
 def test_public_base_url_is_required_for_every_provider() -> None:
     patch = {k: v for k, v in TWILIO_SEED.items() if k != "public_base_url"}
     with pytest.raises(InvalidSettingsError) as caught:
-        decide_update_provider(provider_projection.INITIAL, patch, ALICE)
+        decide_update_provider(provider_projection.INITIAL, UpdateProvider(patch), ALICE)
     assert error_fields(caught) == ["public_base_url"]
 
 
 def test_an_empty_update_of_the_unconfigured_settings_lists_everything_missing() -> None:
     with pytest.raises(InvalidSettingsError) as caught:
-        decide_update_provider(provider_projection.INITIAL, {}, ALICE)
+        decide_update_provider(provider_projection.INITIAL, UpdateProvider({}), ALICE)
     assert error_fields(caught) == ["public_base_url", "twilio_account_sid", "twilio_auth_token"]
 
 
 def test_switching_to_a_provider_whose_credentials_are_stored_records_only_the_switch() -> None:
     current = view_after(provider_updated(1, **TWILIO_SEED), provider_updated(2, **VOBIZ))
     assert current.config.provider == "vobiz"
-    event = only_event(decide_update_provider(current, {"provider": "twilio"}, ALICE))
+    event = only_event(decide_update_provider(current, UpdateProvider({"provider": "twilio"}), ALICE))
     assert event.changes == {"provider": "twilio"}
     assert event.originator_version == 3
 
 
 def test_credentials_of_an_inactive_provider_may_be_cleared() -> None:
     current = view_after(provider_updated(1, **TWILIO_SEED), provider_updated(2, **{**EXOTEL, "provider": "twilio"}))
-    event = only_event(decide_update_provider(current, {"exotel_api_key": None}, ALICE))
+    event = only_event(decide_update_provider(current, UpdateProvider({"exotel_api_key": None}), ALICE))
     assert event.changes == {"exotel_api_key": None}
 
 
 def test_rejections_never_quote_a_secret() -> None:
     patch = {"provider": "exotel", "exotel_api_key": "sk-very-secret-key", "twilio_auth_token": "tw-secret-42"}
     with pytest.raises(InvalidSettingsError) as caught:
-        decide_update_provider(provider_projection.INITIAL, patch, ALICE)
+        decide_update_provider(provider_projection.INITIAL, UpdateProvider(patch), ALICE)
     for error in caught.value.errors:
         assert "secret" not in error.message
     assert "secret" not in caught.value.detail
@@ -187,7 +192,7 @@ def test_a_complete_configuration_misses_nothing() -> None:
 
 def test_urls_are_normalised() -> None:
     patch = {"public_base_url": "https://Your-Domain.com/voice/", "exotel_api_base": "https://API.exotel.com/"}
-    assert normalise_provider_patch(patch) == {
+    assert update_provider(patch).changes == {
         "public_base_url": "https://your-domain.com/voice",
         "exotel_api_base": "https://api.exotel.com",
     }
@@ -199,7 +204,7 @@ def test_every_providers_phone_number_becomes_e164() -> None:
         "exotel_phone_number": "+91 98765 43210",
         "vobiz_phone_number": "+91.98765.43210",
     }
-    assert normalise_provider_patch(patch) == {
+    assert update_provider(patch).changes == {
         "twilio_phone_number": "+15551234567",
         "exotel_phone_number": "+919876543210",
         "vobiz_phone_number": "+919876543210",
@@ -214,7 +219,7 @@ def test_null_and_numbers_pass_through_and_text_is_trimmed() -> None:
         "exotel_account_sid": "  your_sid ",
         "provider": "exotel",
     }
-    assert normalise_provider_patch(patch) == {
+    assert update_provider(patch).changes == {
         "twilio_phone_number": None,
         "public_base_url": None,
         "twilio_max_concurrent": 42,
@@ -227,7 +232,7 @@ def test_null_and_numbers_pass_through_and_text_is_trimmed() -> None:
 @pytest.mark.parametrize("blank", ["", "   ", "\t\n"])
 def test_an_empty_string_is_rejected_with_a_hint_to_send_null(name: str, blank: str) -> None:
     with pytest.raises(InvalidSettingsError) as caught:
-        normalise_provider_patch({name: blank})
+        update_provider({name: blank})
     [error] = caught.value.errors
     assert error.field == name
     assert "null" in error.message
@@ -242,7 +247,7 @@ def test_every_bad_field_is_reported_at_once_without_its_value() -> None:
         "vobiz_auth_token": "fine-token",
     }
     with pytest.raises(InvalidSettingsError) as caught:
-        normalise_provider_patch(patch)
+        update_provider(patch)
     assert error_fields(caught) == ["public_base_url", "exotel_api_base", "twilio_phone_number", "vobiz_auth_id"]
     for value in ("http://your-domain.com", "10.0.0.7", "5551234567"):
         assert value not in caught.value.detail

@@ -26,9 +26,10 @@ from hypothesis import strategies as st
 
 from events import ENDPOINT_FIELDS, PROVIDER_FIELDS, PROVIDERS, SECRET_FIELDS, EndpointUpdated, ProviderUpdated
 from events.phone_numbers import to_e164
-from projections import Endpoint, ProviderConfig, ProviderView, evolve_endpoint, mask_secret
+from projections import Endpoint, ProviderConfig, ProviderView, evolve_endpoint, looks_masked, mask_secret
 from projections import provider as provider_projection
-from service.write.decisions import Actor, decide_update_endpoint, decide_update_provider
+from service.write.commands import Actor, PatchEndpoint, UpdateProvider
+from service.write.decisions import decide_update_endpoint, decide_update_provider
 from service.write.errors import EndpointNotFoundError, InvalidSettingsError
 
 PROPERTIES = settings(max_examples=150, deadline=None, derandomize=True, database=None)
@@ -214,6 +215,17 @@ def provider_patches(draw: st.DrawFn, config: ProviderConfig) -> dict[str, Any]:
     return patch
 
 
+def stale_masks(config: ProviderConfig, patch: dict[str, Any]) -> list[str]:
+    """The secrets sent in the masked form ("****" and at most 4 more characters) that are not the current mask."""
+    return [
+        name
+        for name in SECRET_FIELDS & set(patch)
+        if isinstance(patch[name], str)
+        and looks_masked(patch[name])
+        and (getattr(config, name) is None or patch[name] != mask_secret(getattr(config, name)))
+    ]
+
+
 def merged_by_model(config: ProviderConfig, patch: dict[str, Any]) -> ProviderConfig:
     """The documented semantics: a field sent replaces the stored value (null clears it), except that a secret
     sent back as it is shown masked keeps the stored secret; a field left out keeps its value."""
@@ -238,13 +250,18 @@ def test_a_provider_update_stores_the_patch_merged_with_masked_secrets_kept(case
     masked_back = [name for name in SECRET_FIELDS & set(patch) if getattr(view.config, name) is not None]
     event(f"secrets sent back masked: {sum(patch[n] == mask_secret(getattr(view.config, n)) for n in masked_back)}")
     event("rejected: incomplete" if not usable(expected) else ("no change" if expected == view.config else "changed"))
+    if stale_masks(view.config, patch):
+        # A value in the masked form that is not the current secret's mask: refused (422), never stored.
+        with pytest.raises(InvalidSettingsError):
+            decide_update_provider(view, UpdateProvider(patch), ACTOR)
+        return
     if not usable(expected):
         # The merged configuration would be unusable: rejected as a whole (422), nothing stored.
         with pytest.raises(InvalidSettingsError):
-            decide_update_provider(view, patch, ACTOR)
+            decide_update_provider(view, UpdateProvider(patch), ACTOR)
         return
 
-    events = decide_update_provider(view, patch, ACTOR)
+    events = decide_update_provider(view, UpdateProvider(patch), ACTOR)
     after = provider_after(view, events)
 
     assert after.config == expected
@@ -263,7 +280,7 @@ def test_a_provider_update_stores_the_patch_merged_with_masked_secrets_kept(case
         assert set(update.changes) <= set(patch)
         assert all(value != getattr(view.config, name) for name, value in update.changes.items())
 
-    assert decide_update_provider(after, patch, ACTOR) == [], "the same patch again must store nothing"
+    assert decide_update_provider(after, UpdateProvider(patch), ACTOR) == [], "the same patch again must store nothing"
 
 
 @PROPERTIES
@@ -273,7 +290,7 @@ def test_sending_back_every_field_as_a_get_shows_it_changes_nothing(view: Provid
         name: mask_secret(value) if name in SECRET_FIELDS else value
         for name, value in msgspec.structs.asdict(view.config).items()
     }
-    assert decide_update_provider(view, shown, ACTOR) == []
+    assert decide_update_provider(view, UpdateProvider(shown), ACTOR) == []
 
 
 # --- endpoint updates ----------------------------------------------------------------------------------------------
@@ -327,7 +344,7 @@ def fields_of(endpoint: Endpoint) -> dict[str, Any]:
 @given(endpoints.flatmap(lambda endpoint: st.tuples(st.just(endpoint), endpoint_patches(endpoint))))
 def test_an_endpoint_update_stores_exactly_the_patch(case: tuple[Endpoint, dict]) -> None:
     endpoint, patch = case
-    events = decide_update_endpoint(endpoint.id, endpoint, patch, ACTOR)
+    events = decide_update_endpoint(endpoint, PatchEndpoint(endpoint.id, patch), ACTOR)
     after = endpoint_after(endpoint, events)
     assert after is not None
 
@@ -347,11 +364,13 @@ def test_an_endpoint_update_stores_exactly_the_patch(case: tuple[Endpoint, dict]
         assert set(update.changes) <= set(patch)
         assert all(value != getattr(endpoint, name) for name, value in update.changes.items())
 
-    assert decide_update_endpoint(after.id, after, patch, ACTOR) == [], "the same patch again must store nothing"
+    assert decide_update_endpoint(after, PatchEndpoint(after.id, patch), ACTOR) == [], (
+        "the same patch again must store nothing"
+    )
 
 
 @settings(PROPERTIES, max_examples=20)
 @given(st.integers(min_value=1, max_value=2**64).map(lambda n: UUID(int=n)), endpoints.flatmap(endpoint_patches))
 def test_updating_an_endpoint_that_does_not_exist_stores_nothing(endpoint_id: UUID, patch: dict[str, Any]) -> None:
     with pytest.raises(EndpointNotFoundError):
-        decide_update_endpoint(endpoint_id, None, patch, ACTOR)
+        decide_update_endpoint(None, PatchEndpoint(endpoint_id, patch), ACTOR)

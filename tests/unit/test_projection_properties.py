@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 from events import ENDPOINT_FIELDS
 from projections import Endpoint, EndpointsView, evolve_endpoint
 from projections import endpoints as endpoints_projection
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint
 from service.write.decisions import (
-    Actor,
-    NewEndpoint,
     PhoneNumberIndex,
     decide_create_endpoint,
     decide_delete_endpoint,
@@ -105,7 +104,7 @@ def run(command_list: list[tuple]) -> History:
         endpoint = states.get(target)
         try:
             if command[0] == "update":
-                store(decide_update_endpoint(target, endpoint, command[2], actor))
+                store(decide_update_endpoint(endpoint, PatchEndpoint(target, command[2]), actor))
             else:
                 assert endpoint is not None or target not in history.expected
                 index = indexes.get(endpoint.phone_number) if endpoint else PhoneNumberIndex()
