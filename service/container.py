@@ -63,6 +63,9 @@ def build_container(settings: Settings) -> Container:
     """Open the event store (creating its tables if needed) and rebuild the read model from it."""
     app = SettingsApplication(settings.store_env())
     read_model = ReadModel(app)
+    # What the writer stores is folded into the read model before the command is answered (read-your-writes without
+    # reading it back): one fold per transaction, in the writer's thread.
+    app.on_saved(read_model.fold_saved)
     try:
         check_store_readable(app, encrypted=settings.cipher_key is not None)
         read_model.catch_up()

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Response
+from litestar.concurrency import sync_to_thread
 from litestar.params import HeaderParameter
 from litestar.status_codes import HTTP_304_NOT_MODIFIED
 
@@ -86,7 +87,29 @@ def _headers(etag: str | None, receipt: Receipt) -> dict[str, str]:
     return headers
 
 
-def endpoint_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
+def _answered_from_memory(container: Container, receipt: Receipt, conditions: Conditions) -> bool:
+    """Whether the reply needs no store read: the command was not idempotent (an idempotent one answers at its
+    recorded versions) and the read model has its position (the writer folds what it stores before it answers)."""
+    return conditions.idempotency is None and (
+        receipt.position is None or container.read_model.position >= receipt.position
+    )
+
+
+async def endpoint_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
+    """``endpoint_reply_now``, in a worker thread when it has to read the store."""
+    if _answered_from_memory(container, receipt, conditions):
+        return endpoint_reply_now(container, receipt, conditions)
+    return await sync_to_thread(endpoint_reply_now, container, receipt, conditions)
+
+
+async def provider_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
+    """``provider_reply_now``, in a worker thread when it has to read the store."""
+    if _answered_from_memory(container, receipt, conditions):
+        return provider_reply_now(container, receipt, conditions)
+    return await sync_to_thread(provider_reply_now, container, receipt, conditions)
+
+
+def endpoint_reply_now(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
     """The endpoint after the command (or ``None`` after a delete) and the response headers.
 
     An idempotent command answers from the store at the versions it recorded, so its first response and every
@@ -110,7 +133,7 @@ def endpoint_reply(container: Container, receipt: Receipt, conditions: Condition
     return body, _headers(endpoint_etag(version, provider_version), receipt)
 
 
-def provider_reply(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
+def provider_reply_now(container: Container, receipt: Receipt, conditions: Conditions) -> tuple[Any, dict[str, str]]:
     container.read_model.follow(receipt.saved, receipt.position)
     if conditions.idempotency is not None:
         view = container.app.provider_at(receipt.resource_version)

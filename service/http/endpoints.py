@@ -38,7 +38,7 @@ from service.http.strict import decode_strict
 from service.read.past import parse_moment
 from service.read.queries import EndpointFilter, get_endpoint_versioned, list_endpoints
 from service.write import commands
-from service.write.commands import Actor
+from service.write.commands import Actor, DeleteEndpoint
 from service.write.errors import EndpointNotFoundError
 from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
@@ -109,9 +109,8 @@ class EndpointsController(Controller):
         response_headers=[
             ResponseHeader(name="Location", description="URL of the new endpoint", documentation_only=True)
         ],
-        sync_to_thread=True,
     )
-    def create_endpoint(
+    async def create_endpoint(
         self,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
@@ -122,8 +121,8 @@ class EndpointsController(Controller):
         fields = present_fields(decode_strict(raw_body, EndpointCreate))
         command = commands.new_endpoint(**fields)
         when = conditions(actor, None, idempotency_key, "POST", BASE, raw_body)
-        receipt = container.app.handle_create_endpoint(command, actor, when)
-        body, headers = endpoint_reply(container, receipt, when)
+        receipt = await container.app.execute(command, actor, when)
+        body, headers = await endpoint_reply(container, receipt, when)
         headers["Location"] = f"{BASE}/{receipt.resource_id}"
         return Response(body, status_code=HTTP_201_CREATED, headers=headers)
 
@@ -161,10 +160,9 @@ class EndpointsController(Controller):
         security=needs("write"),
         description="Scope: write. Fields: inbound_agent_name, outbound_agent_name, label, is_active; "
         "null clears an agent or the label.",
-        sync_to_thread=True,
         opt={"unknown_field_hints": {"phone_number": FIXED, "provider": FIXED}},
     )
-    def update_endpoint(
+    async def update_endpoint(
         self,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
@@ -177,8 +175,8 @@ class EndpointsController(Controller):
         parsed = parse_endpoint_id(endpoint_id)
         command = commands.patch_endpoint(parsed, present_fields(decode_strict(raw_body, EndpointUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", f"{BASE}/{parsed}", raw_body)
-        receipt = container.app.handle_update_endpoint(command, actor, when)
-        body, headers = endpoint_reply(container, receipt, when)
+        receipt = await container.app.execute(command, actor, when)
+        body, headers = await endpoint_reply(container, receipt, when)
         return Response(body, headers=headers)
 
     @delete(
@@ -188,9 +186,8 @@ class EndpointsController(Controller):
         security=needs("write"),
         responses=error_responses(400, 401, 403, 404, 412, 422, 503),
         status_code=HTTP_204_NO_CONTENT,
-        sync_to_thread=True,
     )
-    def delete_endpoint(
+    async def delete_endpoint(
         self,
         request: Request,
         container: NamedDependency[Container],
@@ -201,6 +198,6 @@ class EndpointsController(Controller):
     ) -> None:
         parsed = parse_endpoint_id(endpoint_id)
         when = conditions(actor, if_match, idempotency_key, "DELETE", f"{BASE}/{parsed}", b"")
-        receipt = container.app.handle_delete_endpoint(parsed, actor, when)
-        _, headers = endpoint_reply(container, receipt, when)
+        receipt = await container.app.execute(DeleteEndpoint(parsed), actor, when)
+        _, headers = await endpoint_reply(container, receipt, when)
         add_response_headers(request, headers)  # a 204 handler returns None, so its headers go this way

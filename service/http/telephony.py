@@ -100,9 +100,8 @@ class TelephonyController(Controller):
             "Sending back a masked secret keeps the stored one. "
             "After the merge, public_base_url and the active provider's credentials must be set."
         ),
-        sync_to_thread=True,
     )
-    def put_telephony(
+    async def put_telephony(
         self,
         container: NamedDependency[Container],
         actor: NamedDependency[Actor],
@@ -122,6 +121,6 @@ class TelephonyController(Controller):
     ) -> Response[ProviderSettings]:
         command = commands.update_provider(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", "/api/settings/telephony", raw_body)
-        receipt = container.app.handle_update_provider(command, actor, when)
-        body, headers = provider_reply(container, receipt, when)
+        receipt = await container.app.execute(command, actor, when)
+        body, headers = await provider_reply(container, receipt, when)
         return Response(body, headers=headers)

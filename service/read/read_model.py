@@ -89,6 +89,11 @@ class ReadModel:
                     return self._view.position
         return self.catch_up(until)
 
+    def fold_saved(self, saved: Sequence[tuple[int, object]]) -> None:
+        """``follow`` what a transaction of this process stored (the writer calls it before answering)."""
+        if saved:
+            self.follow(saved, saved[-1][0])
+
     def catch_up(self, until: int | None = None) -> int:
         """Fold every stored event not yet folded; with ``until``, return as soon as that position is reached."""
         if until is not None and self._view.position >= until:

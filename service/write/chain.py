@@ -156,6 +156,16 @@ class ChainedEventStore(EventStore[UUID]):
                 self._remember(row.originator_id, row.originator_version, chain_hash)
         return map(self.mapper.to_domain_event, rows)
 
+    def get_many(self, originator_ids: Sequence[UUID]) -> dict[UUID, list[Any]]:
+        """The events of each of these aggregates (one query; an aggregate without events is absent)."""
+        found: dict[UUID, list[Any]] = {}
+        for row in self.recorder.select_events_of(originator_ids):
+            chain_hash, _ = unseal(row.state)
+            if chain_hash is not None:
+                self._remember(row.originator_id, row.originator_version, chain_hash)
+            found.setdefault(row.originator_id, []).append(self.mapper.to_domain_event(row))
+        return found
+
     def _remember(self, originator_id: UUID | str, version: int, chain_hash: bytes) -> None:
         with self._heads_lock:
             known = self._heads.get(originator_id)
