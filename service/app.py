@@ -7,7 +7,9 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any, TypeVar
 
 from litestar import Litestar
 from litestar.concurrency import sync_to_thread
@@ -38,6 +40,7 @@ from service.settings import Settings
 log = logging.getLogger("telephony_settings")
 
 __version__ = "0.1.0"
+T = TypeVar("T")
 
 RELAY_STOP_TIMEOUT = 5.0
 MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anything near this is abuse (413)
@@ -113,20 +116,48 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
             embedded.store_dir,
         )
     assert url is not None
-    link = container.nats = NatsLink(url)
     lease = lease_for(settings.effective_database_url)
-    relay = container.relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease)
+    # The relay and its NATS connection run on an event loop of their own, in a thread of their own: publishing
+    # never competes with requests for this loop (the GIL is still shared; the waits are not).
+    relay_loop = LoopThread("telephony-relay")
+
+    async def start() -> tuple[NatsLink, Relay, asyncio.Task[None]]:
+        link = NatsLink(url)
+        relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease)
+        await link.start()
+        return link, relay, asyncio.create_task(relay.run(), name="relay")
+
+    link, relay, task = await relay_loop.run(start())
+    container.nats, container.relay = link, relay
     container.app.on_commit(lambda _position: relay.wake())
-    await link.start()
-    task = asyncio.create_task(relay.run(), name="relay")
     try:
         yield
     finally:
         relay.stop()  # it finishes the publication in hand, then returns
-        await _finish(task, RELAY_STOP_TIMEOUT)
-        await link.close()
+        await relay_loop.run(_finish(task, RELAY_STOP_TIMEOUT))
+        await relay_loop.run(link.close())
+        await sync_to_thread(relay_loop.close)
         if embedded is not None:
             await sync_to_thread(embedded.stop)
+
+
+class LoopThread:
+    """An asyncio event loop running in a thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    async def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Run ``coroutine`` on this loop and wait for its result from the caller's loop."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+        if not self._thread.is_alive():
+            self.loop.close()
 
 
 async def _finish(task: asyncio.Task[None], timeout: float) -> None:

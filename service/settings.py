@@ -124,7 +124,10 @@ class Settings:
                 # Also the pool's wait for a free connection: with the database away, answer 503 quickly.
                 "POSTGRES_CONNECT_TIMEOUT": "1",
                 "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-                "POSTGRES_PRE_PING": "y",
+                # Connections are checked only after a second unused (``write.store``), not before every use; the
+                # writer saves again on another connection when one was dead; connections are renewed every 5 min.
+                "POSTGRES_PRE_PING": "n",
+                "POSTGRES_CONN_MAX_AGE": "300",
                 # Sized for the worker threads that run commands (anyio's default limiter: 40).
                 "POSTGRES_POOL_SIZE": "10",
                 "POSTGRES_MAX_OVERFLOW": "30",

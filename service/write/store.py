@@ -14,6 +14,7 @@ Each factory differs from eventsourcing's only in this:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -106,11 +107,27 @@ def _one_attempt(method):  # type: ignore[no-untyped-def]
     eventsourcing retries every PostgreSQL call up to 10 times, and each attempt may wait the pool's timeout for a
     connection: with the database away a request would hang for close to a minute. This service must answer 503
     within a couple of seconds and keep serving reads from memory, so its recorders try once; a stale pooled
-    connection is no reason to retry, since the pool checks each connection before lending it
-    (``POSTGRES_PRE_PING``). eventsourcing has no setting for the retries, so this is the one place that takes the
+    connection is rarely lent, since the pool checks each connection idle for a while before lending it
+    (``_check_when_idle``), and the writer saves again on another connection after a dead one. eventsourcing has no setting for the retries, so this is the one place that takes the
     decorator off (``functools.wraps`` keeps the undecorated function as ``__wrapped__``).
     """
     return getattr(method, "__wrapped__", method)
+
+
+def _reconnect_promptly() -> None:
+    """Let psycopg's pool retry a lost database every 50 ms, not after 1 s, 2 s, 4 s...
+
+    While the database is away the pool's reconnection attempts back off exponentially from one second (psycopg_pool
+    has no setting for it, only these class attributes): writes would still get 503 for seconds after the database
+    is back. A failed attempt is one refused TCP connection, so trying often costs nothing.
+    """
+    from psycopg_pool.base import AttemptWithBackoff
+
+    AttemptWithBackoff.INITIAL_DELAY = 0.05
+    AttemptWithBackoff.DELAY_BACKOFF = 1.0
+
+
+_reconnect_promptly()
 
 
 class FailFastPostgresAggregateRecorder(PostgresAggregateRecorder):
@@ -159,9 +176,38 @@ class FailFastPostgresRecorder(PostgresApplicationRecorder):
             ]
 
 
+IDLE_CHECK = 1.0
+"""Seconds a pooled connection may sit unused before the pool checks it (one round trip) before lending it."""
+
+
+def _check_when_idle() -> Any:
+    """The pool's check of a connection before it lends it: a round trip only for a connection not lent in the
+    last ``IDLE_CHECK`` seconds. eventsourcing's ``POSTGRES_PRE_PING`` checks every one, a round trip per
+    transaction (a fifth of a write's time); a busy connection has just proved itself alive."""
+    import weakref
+
+    from psycopg_pool import ConnectionPool
+
+    lent: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def check(connection: Any) -> None:
+        now = time.monotonic()
+        if now - lent.get(connection, -IDLE_CHECK) >= IDLE_CHECK:
+            ConnectionPool.check_connection(connection)
+        lent[connection] = now
+
+    return check
+
+
 class PostgresStore(_ChainedEvents, PostgresFactory):
     aggregate_recorder_class = FailFastPostgresAggregateRecorder
     application_recorder_class = FailFastPostgresRecorder
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # psycopg_pool takes its check only in its constructor, which eventsourcing calls: set it on the pool
+        # (tests/unit/test_store_pool.py fails if psycopg_pool renames the attribute).
+        self.datastore.pool._check = _check_when_idle()
 
 
 # -- memory (tests) -----------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import DomainEvent
-from eventsourcing.persistence import IntegrityError, PersistenceError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 
 from events import SETTINGS_ID, IdempotencyKeyUsed
 from service.write import decisions as domain
@@ -43,6 +43,8 @@ log = logging.getLogger("telephony_settings")
 
 MAX_BATCH = 512
 """Commands per transaction at most."""
+RECONNECTS = 10
+"""Saves of one batch again after a dead connection (each attempt takes another from the pool)."""
 MAX_ATTEMPTS = 50
 """Decisions of one command against concurrent writers before it gives up (409)."""
 
@@ -254,7 +256,7 @@ class Writer:
         return Receipt.of_record(record) if record is not None else None
 
     def _save(self, events: list[DomainEvent]) -> list[Any]:
-        recordings = self._app.save(*events)
+        recordings = self._save_reconnecting(events)
         self.batches += 1
         if self._on_saved is not None and recordings:
             try:
@@ -262,6 +264,31 @@ class Writer:
             except Exception:
                 log.exception("a listener of stored changes failed")  # the change is stored: still answer it
         return recordings  # type: ignore[no-any-return]
+
+    def _save_reconnecting(self, events: list[DomainEvent]) -> list[Any]:
+        """Save, again on another connection when the one used was dead and the transaction did not happen.
+
+        A database that restarted leaves the pool's connections dead; the first use of each fails. The pool does
+        not check a connection before lending it (a round trip per transaction), so a failure here is retried once
+        the store shows the transaction did not commit (the batch's first event is not there). If it is there (the
+        connection died during the commit), the error stands: the client gets 503, as for any unknown outcome.
+        """
+        for attempt in range(RECONNECTS + 1):
+            try:
+                return self._app.save(*events)  # type: ignore[no-any-return]
+            except (OperationalError, InterfaceError):
+                if attempt == RECONNECTS or self._stored(events[0]):
+                    raise
+                log.info("store connection lost; saving the batch again on another connection")
+        raise AssertionError("unreachable")
+
+    def _stored(self, event: DomainEvent) -> bool:
+        version = event.originator_version
+        try:
+            found = self._app.recorder.select_events(event.originator_id, gt=version - 1, lte=version)
+        except PersistenceError:
+            return True  # cannot tell: keep the error
+        return bool(found)
 
     def _prefetch(self, jobs: list[Job], include_unseen: bool) -> None:
         """Read what the batch needs and the memory lacks, in one query (and one more for deleted numbers).

@@ -168,6 +168,36 @@ def test_database_outage_answers_503_quickly_and_recovers_without_a_restart(
 
 
 @pytest.mark.postgres
+def test_the_first_write_after_the_database_link_heals_is_stored(
+    service_factory: Callable[..., ServiceProcess],
+    postgres_url: str,
+    record_property: Callable[[str, object], None],
+) -> None:
+    upstream = urlsplit(postgres_url)
+    with TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
+        server = service_factory(database_url=_through(proxy, postgres_url), env={"TELEPHONY_NATS_URL": "off"})
+        http = server.http
+        assert http is not None
+        for i in range(20):  # every pooled connection has been used: each is dead after the cut
+            assert http.post(ENDPOINTS, json={"phone_number": f"+1555123{i:04d}", "provider": "twilio"}).is_success
+
+        proxy.cut()
+        outage = [http.post(ENDPOINTS, json={"phone_number": "+15559990001", "provider": "twilio"}) for _ in range(3)]
+        time.sleep(2.0)  # long enough for psycopg's pool to back off, had it kept its 1 s, 2 s, 4 s delays
+        proxy.restore()
+        healed = time.monotonic()
+        first = http.post(ENDPOINTS, json={"phone_number": "+15559990002", "provider": "twilio"})
+        took_ms = (time.monotonic() - healed) * 1000
+
+    record_property("measured", f"first write after the link healed answered {first.status_code} in {took_ms:.0f} ms")
+    assert {r.status_code for r in outage} == {503}
+    assert first.status_code == 201, first.text
+    # The target is 200 ms; measured here 60-80 ms, and 200-1,000 ms (or a 503) with the pool's own back-off. The
+    # bound is loose for a loaded machine, and still below the back-off's first step.
+    assert took_ms < 600, took_ms
+
+
+@pytest.mark.postgres
 def test_two_replicas_share_one_store_and_one_relay_and_survive_the_loss_of_either(
     service_factory: Callable[..., ServiceProcess],
     postgres_url: str,
