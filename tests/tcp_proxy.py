@@ -1,10 +1,15 @@
 """A TCP proxy the test controls: put it between the service and PostgreSQL, then ``cut()`` it (every connection
-dropped, new ones refused) to make the database unreachable, and ``restore()`` it."""
+dropped, new ones reset at once) to make the database unreachable, and ``restore()`` it.
+
+The proxy keeps its port bound while cut: a closed port in the ephemeral range can be taken by a client socket of a
+process that retries often (a TCP self-connect), and then could not be bound again.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import struct
 import threading
 
 from service.publish.nats_embedded import free_port
@@ -15,26 +20,29 @@ class TcpProxy:
         self.upstream = (upstream_host, upstream_port)
         self.port = free_port()
         self._listener: socket.socket | None = None
+        self._open = False
         self._connections: set[socket.socket] = set()
         self._lock = threading.Lock()
 
     def __enter__(self) -> TcpProxy:
-        self.restore()
+        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self._open = True
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.cut()
-
-    def restore(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port), reuse_port=False)
-        listener.settimeout(0.2)
-        self._listener = listener
-        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
-
-    def cut(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
             listener.close()
+
+    def restore(self) -> None:
+        self._open = True
+
+    def cut(self) -> None:
+        self._open = False
         with self._lock:
             connections, self._connections = self._connections, set()
         for connection in connections:
@@ -50,6 +58,10 @@ class TcpProxy:
                 continue
             except OSError:
                 return
+            if not self._open:
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # reset, not FIN
+                client.close()
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
             except OSError:

@@ -214,7 +214,12 @@ class States:
                 self.pending_keys.add(aggregate_id)
                 self.pending[aggregate_id] = event
                 continue
-            current = self.pending[aggregate_id] if aggregate_id in self.pending else self._get(aggregate_id, kind)
+            if aggregate_id in self.pending:
+                current = self.pending[aggregate_id]
+            elif event.originator_version == 1:  # a new aggregate (e.g. a created endpoint): nothing to read
+                current = None
+            else:
+                current = self._get(aggregate_id, kind)
             self.pending[aggregate_id] = _with_id(PROJECTORS[kind](current, (event,)), aggregate_id, kind)
 
     @property

@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from service.settings import Settings
+from service.write.application import SettingsApplication
+from service.write.commands import Actor, NewEndpoint
 from tests.clients import api_client
 
 WAIT = 10.0
@@ -43,6 +45,11 @@ def test_the_store_is_closed_only_after_an_in_flight_catch_up_has_finished(tmp_p
 
         container.read_model.catch_up = held_catch_up
         container.close = recorded_close
+        other = SettingsApplication(settings.store_env())  # another process writes: the follower has to catch up
+        try:
+            other.handle_create_endpoint(NewEndpoint(phone_number="+15551230001", provider="twilio"), Actor("other"))
+        finally:
+            other.close()
         assert inside.wait(WAIT), "the follower did not start a catch-up"  # it polls every 10 ms
     except BaseException:
         client.__exit__(None, None, None)
