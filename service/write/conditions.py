@@ -1,8 +1,8 @@
 """Conditional and idempotent commands: ``If-Match`` preconditions and ``Idempotency-Key`` records.
 
-Both are checked inside the command's decide-and-save loop, against state folded from the store, so the check and
-the save are one atomic step: a precondition that held when the command decided cannot be invalidated by a
-concurrent writer (the save would lose the optimistic-concurrency race and decide again).
+Both are checked by the writer (``write.writer``) as it decides the command, and the check and the save are one
+atomic step: a precondition that held when the command decided cannot be invalidated by a concurrent writer (the
+save would lose the optimistic-concurrency race and the command would be decided again from the store).
 """
 
 from __future__ import annotations
