@@ -22,13 +22,13 @@ from service.audit.checkpoints import Checkpointer
 from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
-from service.http.auth import KEY_FILE, authorize, load_key_ring
+from service.http.auth import KEY_FILE, guarded, load_key_ring
 from service.http.context import RequestContextMiddleware, allowed_methods, provide_actor
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.schemas import BEARER
-from service.http.strict import provide_raw_body, strict_query
+from service.http.strict import provide_raw_body
 from service.http.telephony import TelephonyController
 from service.publish.lease import lease_for
 from service.publish.nats_embedded import EmbeddedNatsServer
@@ -249,7 +249,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
-        guards=[authorize, strict_query],
+        middleware=[guarded],  # the key, its scope and the query rules (not guards: see there)
         before_request=openapi.tighten_before_serving,
         logging_config=None,  # logging is configured once, by the CLI (service.logs); tests keep their own
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

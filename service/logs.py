@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import TextIO
+
+import msgspec
 
 import structlog
 
@@ -36,7 +39,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer(colors=stream.isatty())
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
+    formatter_class = _FastAccessLines if as_json else structlog.stdlib.ProcessorFormatter
+    formatter = formatter_class(
         foreign_pre_chain=[*shared, structlog.processors.format_exc_info] if as_json else shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
@@ -56,3 +60,23 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
+
+
+ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "request_id", "actor")
+
+
+class _FastAccessLines(structlog.stdlib.ProcessorFormatter):
+    """structlog's JSON lines, with the access line (one per request, most of all lines) encoded directly: the same
+    keys and values as the processor chain gives it, for a fraction of its cost."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name != ACCESS_LOGGER or record.args or record.exc_info:
+            return super().format(record)
+        line = {
+            "event": record.msg,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            **{name: record.__dict__[name] for name in ACCESS_FIELDS if name in record.__dict__},
+            "timestamp": datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        }
+        return msgspec.json.encode(line).decode()

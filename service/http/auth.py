@@ -22,9 +22,11 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
 
 log = logging.getLogger("telephony_settings.auth")
 
@@ -148,7 +150,7 @@ def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str
 
 
 async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Litestar guard: 401 without a known key, 403 without the route's scope; records the key's name as actor.
+    """Run by ``guarded`` for every routed request: 401 without a known key, 403 without the route's scope; records the key's name as actor.
 
     Async because it does no I/O: a sync guard would cost every request a hop to a worker thread."""
     needed = required_scope(connection, handler)
@@ -168,3 +170,23 @@ async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> No
     if not key.allows(needed):
         raise PermissionDeniedException(detail=f"this API key lacks the '{needed}' scope")
     connection.scope.setdefault("state", {})["actor"] = key.name
+
+
+def guarded(app: ASGIApp) -> ASGIApp:
+    """Litestar middleware (it runs once the route is matched, with its handler in the scope): ``authorize``, then
+    the strict query rules (``service.http.strict``), then the route.
+
+    Instead of Litestar guards, which copy the route handler for every guard of every request (``copy(self)`` in
+    ``authorize_connection``): a tenth of a GET's time here. Errors raised here are answered by the same exception
+    handlers as the route's own."""
+    from service.http.strict import strict_query
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            connection: Request = Request(scope)
+            handler = scope["route_handler"]
+            await authorize(connection, handler)
+            await strict_query(connection, handler)
+        await app(scope, receive, send)
+
+    return middleware

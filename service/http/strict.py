@@ -83,7 +83,7 @@ def _json_type(schema: Any) -> str:
 
 
 async def strict_query(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Guard: a query parameter is given once, and an integer or boolean one in its plain JSON spelling (``12``,
+    """Run by ``http.auth.guarded`` for every routed request: a query parameter is given once, and an integer or boolean one in its plain JSON spelling (``12``,
     ``true``). Litestar alone takes the first of repeated values and reads ``12.0`` or ``yes``: a client that sends
     those has a bug the API should name, and the document (which calls them invalid) should be right."""
     if not connection.scope.get("query_string"):

@@ -53,3 +53,24 @@ def test_auto_format_chooses_json_when_not_writing_to_a_terminal() -> None:
     configure_logging("INFO", "auto", stream)
     logging.getLogger("x").warning("w")
     assert json.loads(stream.getvalue())["level"] == "warning"
+
+
+def test_the_fast_access_line_has_the_same_fields_and_values_as_the_structlog_chain() -> None:
+    # The access line is encoded directly (service.logs._FastAccessLines); any other record goes through structlog.
+    # Both must give one and the same line for an access record, apart from the moment it was written.
+    fast, slow = io.StringIO(), io.StringIO()
+    fields = {"method": "POST", "route": "/r", "status": 201, "duration_ms": 1.5, "request_id": "id-1", "actor": "k"}
+    configure_logging("INFO", "json", fast)
+    logging.getLogger("telephony_settings.access").info("request", extra=fields)
+    configure_logging("INFO", "json", slow)
+    logging.getLogger("telephony_settings.access_like").info("request", extra=fields)  # not the access logger
+    fast_line, slow_line = json.loads(fast.getvalue()), json.loads(slow.getvalue())
+
+    assert fast_line.pop("logger") == "telephony_settings.access"
+    assert slow_line.pop("logger") == "telephony_settings.access_like"
+    assert fast_line.keys() == slow_line.keys()
+    assert {k: v for k, v in fast_line.items() if k != "timestamp"} == {
+        k: v for k, v in slow_line.items() if k != "timestamp"
+    }
+    assert len(fast_line["timestamp"]) == len(slow_line["timestamp"])
+    assert fast_line["timestamp"].endswith("Z")
