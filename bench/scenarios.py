@@ -148,6 +148,7 @@ def _profile(pid: int, name: str, config: Config, seconds: float) -> subprocess.
             "-o",
             str(config.profile_dir / f"{name}.collapsed.txt"),
             "--nonblocking",
+            "--gil",  # only the thread holding the GIL: where the CPU goes (idle and waiting threads are not sampled)
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

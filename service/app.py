@@ -23,12 +23,11 @@ from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
 from service.http.auth import KEY_FILE, guarded, load_key_ring
-from service.http.context import RequestContextMiddleware, allowed_methods, provide_actor
+from service.http.context import RequestContextMiddleware, allowed_methods
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.schemas import BEARER
-from service.http.strict import provide_raw_body
 from service.http.telephony import TelephonyController
 from service.publish.lease import lease_for
 from service.publish.nats_embedded import EmbeddedNatsServer
@@ -245,8 +244,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),
-            "actor": Provide(provide_actor, sync_to_thread=False),
-            "raw_body": Provide(provide_raw_body),
         },
         request_max_body_size=MAX_BODY_BYTES,
         middleware=[guarded],  # the key, its scope and the query rules (not guards: see there)

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 import msgspec
-
 import structlog
 
 ACCESS_LOGGER = "telephony_settings.access"

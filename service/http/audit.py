@@ -69,7 +69,7 @@ class AuditController(Controller):
                 description="Any spelling; endpoint and provider numbers (a number no endpoint can hold matches none)",
             ),
         ] = None,
-        # "actor" is also the name of the app's dependency (who is asking), hence the alias
+        # the query parameter "actor": a Python name of its own keeps it apart from the event field it filters
         actor_name: Annotated[
             str | None, QueryParameter(name="actor", max_length=64, description="The API key's name")
         ] = None,

@@ -150,7 +150,8 @@ def required_scope(connection: ASGIConnection, handler: BaseRouteHandler) -> str
 
 
 async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
-    """Run by ``guarded`` for every routed request: 401 without a known key, 403 without the route's scope; records the key's name as actor.
+    """Run by ``guarded`` for every routed request: 401 without a known key, 403 without the route's scope;
+    records the key's name as actor.
 
     Async because it does no I/O: a sync guard would cost every request a hop to a worker thread."""
     needed = required_scope(connection, handler)

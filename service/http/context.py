@@ -182,6 +182,9 @@ class RequestContextMiddleware:
 
 
 def provide_actor(request: Request) -> Actor:
-    """The API key's name (set by the auth guard) and the request id, for the events a command stores."""
+    """The API key's name (set by ``http.auth``) and the request id, for the events a command stores.
+
+    Write handlers call it themselves rather than take it as a dependency: with more than one dependency, Litestar
+    resolves them in an anyio task group, a task per dependency per request (6 % of a POST's time)."""
     state = request.scope.setdefault("state", {})
     return Actor(name=state.get("actor", "anonymous"), request_id=state.get("request_id"))

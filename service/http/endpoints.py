@@ -20,7 +20,7 @@ from service.http.conditional import (
     endpoint_reply,
     not_modified,
 )
-from service.http.context import add_response_headers
+from service.http.context import add_response_headers, provide_actor
 from service.http.etags import endpoint_etag
 from service.http.moments import AsOf, AtPosition, past_endpoint, past_settings
 from service.http.schemas import (
@@ -38,7 +38,7 @@ from service.http.strict import decode_strict
 from service.read.past import parse_moment
 from service.read.queries import EndpointFilter, get_endpoint_versioned, list_endpoints
 from service.write import commands
-from service.write.commands import Actor, DeleteEndpoint
+from service.write.commands import DeleteEndpoint
 from service.write.errors import EndpointNotFoundError
 from service.write.rules import PHONE_NUMBER_PATTERN, phone_number_filter
 
@@ -112,12 +112,12 @@ class EndpointsController(Controller):
     )
     async def create_endpoint(
         self,
+        request: Request,
         container: NamedDependency[Container],
-        actor: NamedDependency[Actor],
-        raw_body: NamedDependency[bytes],
         data: Annotated[EndpointCreate, Body(examples=[Example(summary="Exotel support line", value=CREATE_EXAMPLE)])],
         idempotency_key: IdempotencyKey = None,
     ) -> Response[EndpointOut]:
+        actor, raw_body = provide_actor(request), await request.body()  # not dependencies: see provide_actor
         fields = present_fields(decode_strict(raw_body, EndpointCreate))
         command = commands.new_endpoint(**fields)
         when = conditions(actor, None, idempotency_key, "POST", BASE, raw_body)
@@ -164,15 +164,15 @@ class EndpointsController(Controller):
     )
     async def update_endpoint(
         self,
+        request: Request,
         container: NamedDependency[Container],
-        actor: NamedDependency[Actor],
         endpoint_id: Annotated[str, PathParameter()],
-        raw_body: NamedDependency[bytes],
         data: Annotated[EndpointUpdate, Body(examples=[Example(value={"outbound_agent_name": "sales-agent-v2"})])],
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[EndpointOut]:
         parsed = parse_endpoint_id(endpoint_id)
+        actor, raw_body = provide_actor(request), await request.body()
         command = commands.patch_endpoint(parsed, present_fields(decode_strict(raw_body, EndpointUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", f"{BASE}/{parsed}", raw_body)
         receipt = await container.app.execute(command, actor, when)
@@ -191,12 +191,12 @@ class EndpointsController(Controller):
         self,
         request: Request,
         container: NamedDependency[Container],
-        actor: NamedDependency[Actor],
         endpoint_id: Annotated[str, PathParameter()],
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> None:
         parsed = parse_endpoint_id(endpoint_id)
+        actor = provide_actor(request)
         when = conditions(actor, if_match, idempotency_key, "DELETE", f"{BASE}/{parsed}", b"")
         receipt = await container.app.execute(DeleteEndpoint(parsed), actor, when)
         _, headers = await endpoint_reply(container, receipt, when)

@@ -11,7 +11,6 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
-from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi.spec import OpenAPI, Parameter
@@ -21,10 +20,6 @@ from service.http.openapi import document
 from service.write.errors import FieldError, InvalidSettingsError
 
 T = TypeVar("T")
-
-
-async def provide_raw_body(request: Request) -> bytes:
-    return await request.body()  # already read and cached by Litestar for ``data``
 
 
 def decode_strict(raw: bytes, body_type: type[T]) -> T:
@@ -83,9 +78,10 @@ def _json_type(schema: Any) -> str:
 
 
 async def strict_query(connection: ASGIConnection, _: BaseRouteHandler) -> None:
-    """Run by ``http.auth.guarded`` for every routed request: a query parameter is given once, and an integer or boolean one in its plain JSON spelling (``12``,
-    ``true``). Litestar alone takes the first of repeated values and reads ``12.0`` or ``yes``: a client that sends
-    those has a bug the API should name, and the document (which calls them invalid) should be right."""
+    """Run by ``http.auth.guarded`` for every routed request: a query parameter is given once, and an integer or
+    boolean one in its plain JSON spelling (``12``, ``true``). Litestar alone takes the first of repeated values and
+    reads ``12.0`` or ``yes``: a client that sends those has a bug the API should name, and the document (which
+    calls them invalid) should be right."""
     if not connection.scope.get("query_string"):
         return
     all_rules = connection.app.state.get(QUERY_RULES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from litestar import Controller, Response, get, put
+from litestar import Controller, Request, Response, get, put
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
@@ -18,6 +18,7 @@ from service.http.conditional import (
     not_modified,
     provider_reply,
 )
+from service.http.context import provide_actor
 from service.http.etags import provider_etag
 from service.http.moments import AsOf, AtPosition, past_provider
 from service.http.schemas import ProviderSettings, ProviderSettingsUpdate, error_responses, needs, present_fields
@@ -25,7 +26,6 @@ from service.http.strict import decode_strict
 from service.read.past import parse_moment
 from service.read.queries import get_provider_credentials, get_provider_settings_versioned
 from service.write import commands
-from service.write.commands import Actor
 
 TWILIO_EXAMPLE = {
     "provider": "twilio",
@@ -103,9 +103,8 @@ class TelephonyController(Controller):
     )
     async def put_telephony(
         self,
+        request: Request,
         container: NamedDependency[Container],
-        actor: NamedDependency[Actor],
-        raw_body: NamedDependency[bytes],
         data: Annotated[
             ProviderSettingsUpdate,
             Body(
@@ -119,6 +118,7 @@ class TelephonyController(Controller):
         if_match: IfMatch = None,
         idempotency_key: IdempotencyKey = None,
     ) -> Response[ProviderSettings]:
+        actor, raw_body = provide_actor(request), await request.body()
         command = commands.update_provider(present_fields(decode_strict(raw_body, ProviderSettingsUpdate)))
         when = conditions(actor, if_match, idempotency_key, "PUT", "/api/settings/telephony", raw_body)
         receipt = await container.app.execute(command, actor, when)

@@ -89,7 +89,9 @@ def load(app: Application, aggregate_id: UUID, kind: Kind, version: int | None =
         return records[0] if records else None
     repository = app.repository
     try:
-        state = repository.get(aggregate_id, version=version, projector_func=PROJECTORS[kind], deepcopy_from_cache=False)
+        state = repository.get(
+            aggregate_id, version=version, projector_func=PROJECTORS[kind], deepcopy_from_cache=False
+        )
     except AggregateNotFoundError:
         state = PROJECTORS[kind](None, ())
     else:

@@ -70,7 +70,6 @@ class PositionedSQLiteRecorder(SQLiteApplicationRecorder):
             cursor.execute(statement, [aggregate_id.hex])  # eventsourcing stores SQLite ids as 32 hex digits
             return [_notification(row["rowid"], aggregate_id, row) for row in cursor.fetchall()]
 
-
     def select_events_of(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of these aggregates, by the primary-key index, in one query (ordered by aggregate, version)."""
         by_hex = {aggregate_id.hex: aggregate_id for aggregate_id in aggregate_ids}
@@ -108,7 +107,8 @@ def _one_attempt(method):  # type: ignore[no-untyped-def]
     connection: with the database away a request would hang for close to a minute. This service must answer 503
     within a couple of seconds and keep serving reads from memory, so its recorders try once; a stale pooled
     connection is rarely lent, since the pool checks each connection idle for a while before lending it
-    (``_check_when_idle``), and the writer saves again on another connection after a dead one. eventsourcing has no setting for the retries, so this is the one place that takes the
+    (``_check_when_idle``), and the writer saves again on another connection after a dead one. eventsourcing has no
+    setting for the retries, so this is the one place that takes the
     decorator off (``functools.wraps`` keeps the undecorated function as ``__wrapped__``).
     """
     return getattr(method, "__wrapped__", method)
@@ -151,7 +151,6 @@ class FailFastPostgresRecorder(PostgresApplicationRecorder):
         with self.datastore.transaction(commit=False) as cursor:
             cursor.execute(statement, [aggregate_id])
             return [_notification(row["notification_id"], aggregate_id, row) for row in cursor.fetchall()]
-
 
     def select_events_of(self, aggregate_ids: Sequence[UUID]) -> list[StoredEvent]:
         """Every event of these aggregates, by the primary-key index, in one query (ordered by aggregate, version)."""

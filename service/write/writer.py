@@ -67,7 +67,7 @@ class Job:
     """The id a created endpoint gets: chosen once, so deciding again does not change it."""
 
 
-class _Defer(Exception):  # noqa: N818 - a signal, not an error
+class _Defer(Exception):
     """Decide this command again after the batch (it depends on a change of the batch not yet stored)."""
 
 

@@ -284,7 +284,7 @@ def queued_behind_a_held_save(app: Interfering, jobs: list[tuple[Any, Conditions
 def outcome(future: Any) -> Any:
     try:
         return future.result(10)
-    except Exception as exc:  # noqa: BLE001 - the test compares what each command got
+    except Exception as exc:
         return type(exc)
 
 
@@ -316,8 +316,10 @@ def test_commands_queued_together_are_stored_in_one_transaction_and_each_failure
         "updated",
     )
     assert invalid.__name__ == "InvalidSettingsError"
-    assert keyed_first.outcome == "created" and not keyed_first.replayed
-    assert replayed.replayed and replayed.resource_id == keyed_first.resource_id
+    assert keyed_first.outcome == "created"
+    assert not keyed_first.replayed
+    assert replayed.replayed
+    assert replayed.resource_id == keyed_first.resource_id
     assert (deleted.outcome, deleted.resource_version) == ("deleted", 3)
     # One transaction for the successes: the held command's, then one for the whole batch
     # (2 + 1 + 3 + 2 events: the creation, the rename, the keyed creation with its record, the deletion).
@@ -441,7 +443,8 @@ def test_numbers_and_keys_this_writer_has_not_seen_are_taken_as_unused_and_the_s
     created1, duplicate, created2, replay = (outcome(future) for future in futures)
 
     assert (created1.outcome, duplicate, created2.outcome) == ("created", DuplicatePhoneNumberError, "created")
-    assert replay.replayed and replay.resource_id == recorded.resource_id
+    assert replay.replayed
+    assert replay.resource_id == recorded.resource_id
     assert held.outcome == "created"
     # The batch taken as unused was refused once; read again from the store, it went in one transaction.
     assert app.writer.batch_sizes[-3:] == [2, 9, 4]  # held; all taken as unused (refused); read again
