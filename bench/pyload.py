@@ -21,12 +21,14 @@ def _body(tid: int, base: int, counter: int) -> bytes:
     ).encode()
 
 
-async def _connection(host: str, port: int, path: str, post: bool, tid: int, base: int, deadline: float, out: list):
+async def _connection(
+    host: str, port: int, path: str, post: bool, tid: int, base: int, deadline: float, out: list, limit: int = 0
+):
     reader, writer = await asyncio.open_connection(host, port)
     counter = 0
     errors = 0
     head = f"{'POST' if post else 'GET'} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {API_KEY}\r\n"
-    while time.perf_counter() < deadline:
+    while time.perf_counter() < deadline and not (limit and counter >= limit):
         counter += 1
         if post:
             body = _body(tid, base, counter)
@@ -52,7 +54,9 @@ async def _connection(host: str, port: int, path: str, post: bool, tid: int, bas
     return errors
 
 
-def _worker(url: str, connections: int, seconds: float, post: bool, base: int, first_tid: int, queue) -> None:
+def _worker(
+    url: str, connections: int, seconds: float, post: bool, base: int, first_tid: int, queue, limit: int = 0
+) -> None:
     try:
         import uvloop
 
@@ -62,27 +66,33 @@ def _worker(url: str, connections: int, seconds: float, post: bool, base: int, f
     parts = urlsplit(url)
     path = parts.path + (f"?{parts.query}" if parts.query else "")
 
-    async def main() -> tuple[list[float], int]:
+    async def main() -> tuple[list[float], int, float, float]:
         latencies: list[float] = []
-        deadline = time.perf_counter() + seconds
+        started = time.perf_counter()
+        deadline = started + seconds
         errors = await asyncio.gather(
             *(
-                _connection(parts.hostname, parts.port, path, post, first_tid + i, base, deadline, latencies)
+                _connection(parts.hostname, parts.port, path, post, first_tid + i, base, deadline, latencies, limit)
                 for i in range(connections)
             )
         )
-        return latencies, sum(errors)
+        return latencies, sum(errors), started, time.perf_counter()
 
     queue.put(asyncio.run(main()))
 
 
-def run_pyload(url: str, connections: int, seconds: float, post: bool = False, base: int = 0) -> LoadResult:
+def run_pyload(
+    url: str, connections: int, seconds: float, post: bool = False, base: int = 0, limit: int = 0
+) -> LoadResult:
+    """``limit``: each connection stops after that many requests, and ``seconds`` of the result is the wall time
+    from the first worker's start to the last one's end (``perf_counter`` is the system's monotonic clock, the same
+    in every process); ``seconds`` is then an upper bound."""
     processes = max(1, min(2, connections // 4))
     per = [connections // processes + (1 if i < connections % processes else 0) for i in range(processes)]
     queue: multiprocessing.Queue = multiprocessing.Queue()
     started = time.perf_counter()
     workers = [
-        multiprocessing.Process(target=_worker, args=(url, n, seconds, post, base, sum(per[:i]), queue))
+        multiprocessing.Process(target=_worker, args=(url, n, seconds, post, base, sum(per[:i]), queue, limit))
         for i, n in enumerate(per)
     ]
     for worker in workers:
@@ -90,9 +100,11 @@ def run_pyload(url: str, connections: int, seconds: float, post: bool = False, b
     results = [queue.get() for _ in workers]
     for worker in workers:
         worker.join()
-    min(time.perf_counter() - started, seconds + 0.05)
-    latencies = sorted(x for lat, _ in results for x in lat)
-    errors = sum(e for _, e in results)
+    if limit:
+        seconds = max(end for *_, end in results) - min(start for *_, start, _ in results)
+    del started
+    latencies = sorted(x for lat, *_ in results for x in lat)
+    errors = sum(e for _, e, *_ in results)
 
     def pct(p: float) -> float:
         return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))] * 1000, 3) if latencies else 0.0

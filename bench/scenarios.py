@@ -303,6 +303,57 @@ def scenario_post(config: Config) -> list[Row]:
     return rows
 
 
+# -- bulk ----------------------------------------------------------------------------------------------------------
+
+
+BULK_REQUESTS = 10_000
+BULK_CLIENTS = 16
+
+
+def scenario_bulk(config: Config) -> list[Row]:
+    """Bulk provisioning: 10,000 POSTs of new numbers from 16 connections, the wall time from the first request to
+    the last answer, on a fresh store of each backend, NATS on; then the endpoint count, which must be every number
+    answered 201. The generator is the Python one (``pyload``, two processes): wrk cannot stop after a number of
+    requests and report the time it took."""
+    from bench.pyload import run_pyload
+
+    rows: list[Row] = []
+    pg = config.postgres()
+    backends: list[str] = ["SQLite"] + (["PostgreSQL"] if pg is not None else [])
+    try:
+        for backend in backends:
+            data_dir = config.work_dir / f"bulk-{backend.lower()}"
+            shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True)
+            database = f"sqlite:///{data_dir / 'events.db'}" if pg is None or backend == "SQLite" else pg.create("bulk")
+            with infra.nats_server(config.work_dir) as nats:
+                service = infra.start_service(data_dir, database, nats.url)
+                try:
+                    url = f"http://127.0.0.1:{service.port}/api/settings/endpoints"
+                    result = run_pyload(url, BULK_CLIENTS, 120, post=True, limit=BULK_REQUESTS // BULK_CLIENTS)
+                    _, headers, _ = infra.http_request(service.port, "GET", "/api/settings/endpoints?page_size=1")
+                    stored = int({k.lower(): v for k, v in headers.items()}["x-total-count"])
+                finally:
+                    service.stop()
+            rows.append(
+                Row(
+                    "bulk",
+                    f"{BULK_REQUESTS:,} POSTs, {BULK_CLIENTS} clients, {backend}",
+                    f"{result.seconds:.2f} s wall ({result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms), "
+                    f"{stored:,} endpoints stored, {result.errors} errors",
+                    "-",
+                    None,
+                    "<= 5 s",
+                    result.seconds <= 5 and result.errors == 0 and stored >= BULK_REQUESTS,
+                    {"service": result.as_dict(), "stored": stored},
+                )
+            )
+    finally:
+        if pg is not None:
+            pg.drop_all()
+    return rows
+
+
 # -- propagation -------------------------------------------------------------------------------------------------
 
 
@@ -784,6 +835,7 @@ def scenario_whatif(config: Config) -> list[Row]:
 SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "get": scenario_get,
     "post": scenario_post,
+    "bulk": scenario_bulk,
     "propagation": scenario_propagation,
     "rebuild": scenario_rebuild,
     "coldstart": scenario_coldstart,
