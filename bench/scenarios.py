@@ -275,8 +275,11 @@ def scenario_post(config: Config) -> list[Row]:
                             profile=(service.pid, f"post-{backend.lower()}-{clients}"),
                         )
                         ratio = result.rps / base_result.rps
-                        met = ratio >= 0.6 and result.errors == 0
-                        target = ">= 0.6 x baseline req/s"
+                        # Issue 14's targets: one client at 0.6 of the plain INSERT; many clients beat it (group
+                        # commit pays one commit per batch where the floor pays one per request), p99 <= 25 ms.
+                        floor = 1.0 if clients >= 16 else 0.6
+                        met = ratio >= floor and result.errors == 0
+                        target = f">= {floor} x baseline req/s"
                         if clients >= 16:
                             met = met and result.p99_ms <= 25
                             target += "; p99 <= 25 ms"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Sequence
 
 from eventsourcing.persistence import Notification
@@ -40,6 +41,7 @@ BATCH_SIZE = 500
 PUBLISH_TIMEOUT = 2.0  # an ack takes well under a millisecond; longer means NATS is away
 DUPLICATE_WINDOW = 120.0  # seconds
 LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over the relay
+CHECK_INTERVAL = 1.0  # seconds between checks of the lease and of the stream while publishing
 
 
 class ResyncNeeded(Exception):
@@ -117,6 +119,7 @@ class Relay:
         self.published = 0
         """Messages published by this relay since start (duplicates dropped by JetStream not counted)."""
         self._last_seq = 0
+        self._next_check = 0.0
         self._stopping = False
 
     def stop(self) -> None:
@@ -302,6 +305,13 @@ class Relay:
         self._wake.clear()
         if self._stopping:
             return
+        # The lease and the stream are checked at most once per CHECK_INTERVAL, not at every wake-up (every commit
+        # under load: a database query and a NATS round trip each time). A lease lost or a stream purged is noticed
+        # within that interval; meanwhile a second publisher's messages are duplicates JetStream drops (same msg id).
+        now = time.monotonic()
+        if now < self._next_check:
+            return
+        self._next_check = now + CHECK_INTERVAL
         if self._lease is not None and not await asyncio.to_thread(self._lease.still_held):
             self.active = False
             raise ResyncNeeded("relay lease lost")
