@@ -70,6 +70,15 @@ class SettingsCollector(Collector):
             "1 when connected to NATS, 0 otherwise",
             int(bool(container.nats and container.nats.is_connected)),
         )
+        writer = container.app.writer
+        yield CounterMetricFamily(
+            f"{PREFIX}_write_transactions", "Transactions the writer stored (each carries a batch)", writer.batches
+        )
+        yield CounterMetricFamily(
+            f"{PREFIX}_write_commands",
+            "Changes the writer stored; over write_transactions, the mean batch size (group commit)",
+            writer.commands_stored,
+        )
         if container.relay is not None:
             relay = container.relay
             yield gauge("relay_active", "1 when this process holds the relay lease and publishes", int(relay.active))

@@ -91,6 +91,8 @@ class Writer:
         self._thread.start()
         self.batches = 0
         """Transactions stored (for tests and metrics)."""
+        self.commands_stored = 0
+        """Commands whose changes those transactions stored: over ``batches``, the mean batch size."""
 
     def submit(self, command: Command, actor: Actor, conditions: Conditions) -> Future[Receipt]:
         job = Job(command, actor, conditions)
@@ -197,6 +199,7 @@ class Writer:
                     job.future.set_exception(exc)
             else:
                 states.commit()
+                self.commands_stored += len(decided)
                 start = 0
                 for job, events, receipt in decided:
                     mine = recordings[start : start + len(events)]
@@ -241,6 +244,7 @@ class Writer:
                 job.future.set_exception(exc)
                 return
             states.commit()
+            self.commands_stored += 1
             job.future.set_result(_stored(receipt, recordings))
             return
         job.future.set_exception(ConcurrentChangeError("too many concurrent changes to the same settings; try again"))
