@@ -122,7 +122,7 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
 
     async def start() -> tuple[NatsLink, Relay, asyncio.Task[None]]:
         link = NatsLink(url)
-        relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease)
+        relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease, inline_reads=True)
         await link.start()
         return link, relay, asyncio.create_task(relay.run(), name="relay")
 

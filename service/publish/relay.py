@@ -103,7 +103,12 @@ async def published_position(js: JetStreamContext) -> tuple[int, int, str | None
 
 class Relay:
     def __init__(
-        self, app: SettingsApplication, link: NatsLink, poll_interval: float = 1.0, lease: RelayLease | None = None
+        self,
+        app: SettingsApplication,
+        link: NatsLink,
+        poll_interval: float = 1.0,
+        lease: RelayLease | None = None,
+        inline_reads: bool = False,
     ) -> None:
         self._app = app
         self._decoder = LogDecoder(app, CONSUMED_EVENTS)
@@ -120,6 +125,9 @@ class Relay:
         """Messages published by this relay since start (duplicates dropped by JetStream not counted)."""
         self._last_seq = 0
         self._next_check = 0.0
+        self._inline_reads = inline_reads
+        """Read the log in the loop's own thread: for a relay on a loop of its own (``service.app``), where a short
+        blocking read holds up nothing else and a hop to a worker thread per commit is pure cost."""
         self._stopping = False
 
     def stop(self) -> None:
@@ -219,7 +227,7 @@ class Relay:
             await self._put_everything(bucket, view)
         log.info("relay publishing from position %d", position)
         while not self._stopping:
-            notifications = await asyncio.to_thread(self._next_batch)
+            notifications = self._next_batch() if self._inline_reads else await asyncio.to_thread(self._next_batch)
             for notification in notifications:
                 if self._stopping:
                     return
