@@ -5,10 +5,11 @@ Once the service has answered 2xx, the change is durable, visible and eventually
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -142,15 +143,23 @@ def _through(proxy: TcpProxy, database_url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+@contextlib.contextmanager
+def _behind_a_proxy(
+    service_factory: Callable[..., ServiceProcess], postgres_url: str
+) -> Iterator[tuple[TcpProxy, ServiceProcess, httpx.Client]]:
+    """The service (NATS off) on PostgreSQL through a TCP proxy the test can cut and restore."""
+    upstream = urlsplit(postgres_url)
+    with TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
+        server = service_factory(database_url=_through(proxy, postgres_url), env={"TELEPHONY_NATS_URL": "off"})
+        assert server.http is not None
+        yield proxy, server, server.http
+
+
 @pytest.mark.postgres
 def test_database_outage_answers_503_quickly_and_recovers_without_a_restart(
     service_factory: Callable[..., ServiceProcess], postgres_url: str, tmp_path: Path
 ) -> None:
-    upstream = urlsplit(postgres_url)
-    with TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
-        server = service_factory(database_url=_through(proxy, postgres_url), env={"TELEPHONY_NATS_URL": "off"})
-        http = server.http
-        assert http is not None
+    with _behind_a_proxy(service_factory, postgres_url) as (proxy, server, http):
         before = http.post(ENDPOINTS, json={"phone_number": "+15551230001", "provider": "twilio"})
         assert before.status_code == 201
 
@@ -188,11 +197,7 @@ def test_the_first_write_after_the_database_link_heals_is_stored(
     postgres_url: str,
     record_property: Callable[[str, object], None],
 ) -> None:
-    upstream = urlsplit(postgres_url)
-    with TcpProxy(upstream.hostname or "127.0.0.1", upstream.port or 5432) as proxy:
-        server = service_factory(database_url=_through(proxy, postgres_url), env={"TELEPHONY_NATS_URL": "off"})
-        http = server.http
-        assert http is not None
+    with _behind_a_proxy(service_factory, postgres_url) as (proxy, _, http):
         for i in range(20):  # every pooled connection has been used: each is dead after the cut
             assert http.post(ENDPOINTS, json={"phone_number": f"+1555123{i:04d}", "provider": "twilio"}).is_success
 
