@@ -8,6 +8,8 @@ from litestar.testing import TestClient
 
 from events import EndpointCreated, EndpointUpdated, ProviderUpdated
 from service.container import Container
+from service.settings import Settings
+from service.write.application import SettingsApplication
 from service.write.commands import Actor, NewEndpoint
 from service.write.errors import DuplicatePhoneNumberError
 from tests.integration.support import (
@@ -134,3 +136,44 @@ def test_simultaneous_updates_of_different_provider_fields_all_take_effect(
     provider_events = [e for e in stored_events(container) if isinstance(e, ProviderUpdated)]
     assert len(provider_events) == 1 + len(changes)
     assert [e.originator_version for e in provider_events] == list(range(1, len(changes) + 2))
+
+
+def test_two_processes_group_committing_the_same_numbers_store_each_number_once(
+    container: Container, settings: Settings
+) -> None:
+    """Two writers on one real store, as two replicas are: each takes numbers it has not seen as unused and stores
+    batches; where both claim a number, the store refuses one batch, which is decided again, so every number ends
+    with one endpoint and every request gets 201 or 409."""
+    other = SettingsApplication(settings.store_env())
+    numbers = [f"+1555700{n:04d}" for n in range(120)]
+    try:
+        apps = [container.app, other]
+
+        def create_all(i: int) -> list[Any]:
+            app = apps[i % 2]
+            mine = numbers[i::8] + numbers[(i + 1) % 8 :: 8]  # each number sent by two writers, often one per app
+            futures = [app.submit(NewEndpoint(phone_number=n, provider="twilio"), Actor(f"w{i}")) for n in mine]
+            outcomes = []
+            for future in futures:
+                try:
+                    outcomes.append(future.result(30).outcome)
+                except DuplicatePhoneNumberError:
+                    outcomes.append("409")
+            return outcomes
+
+        results = all_at_once(8, create_all)
+        writers = (container.app.writer, other.writer)
+        batched = [(w.commands_stored, w.batches) for w in writers]
+    finally:
+        other.close()
+
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    outcomes = [o for r in results for o in r]  # type: ignore[union-attr]
+    assert sorted(set(outcomes)) == ["409", "created"]
+    assert outcomes.count("created") == len(numbers)
+    created = [e.phone_number for e in stored_events(container) if isinstance(e, EndpointCreated)]
+    assert sorted(created) == sorted(numbers)  # each number once, across both processes
+    assert any(commands > transactions for commands, transactions in batched), batched  # batches were formed
+    container.read_model.catch_up()
+    with container.read_model.reading() as view:
+        assert sorted(view.endpoints.by_phone_number) == sorted(numbers)
