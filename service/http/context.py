@@ -114,7 +114,8 @@ class RequestContextMiddleware:
             if body_deadline is None:
                 body_deadline = loop.time() + self.body_timeout
             try:
-                message = await asyncio.wait_for(receive(), timeout=max(body_deadline - loop.time(), 0))
+                async with asyncio.timeout_at(body_deadline):  # no task per read, as ``wait_for`` would create
+                    message = await receive()
             except TimeoutError:
                 timed_out = True
                 return {"type": "http.disconnect"}  # the application gives up on the body; answered 408 below
