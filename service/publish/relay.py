@@ -41,6 +41,7 @@ BATCH_SIZE = 500
 PUBLISH_TIMEOUT = 2.0  # an ack takes well under a millisecond; longer means NATS is away
 DUPLICATE_WINDOW = 120.0  # seconds
 LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over the relay
+COALESCE = 0.001  # seconds the relay waits after a wake-up before it reads the log
 CHECK_INTERVAL = 1.0  # seconds between checks of the lease and of the stream while publishing
 
 
@@ -310,6 +311,9 @@ class Relay:
     async def _idle(self, js: JetStreamContext) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        # Let the request that committed be answered first, and the commits of the next moment join this round:
+        # publishing shares the GIL with the request path.
+        await asyncio.sleep(COALESCE)
         self._wake.clear()
         if self._stopping:
             return
