@@ -17,17 +17,14 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.utils import Environment
 
-from events import SETTINGS_ID, IdempotencyKeyUsed
+from events import SETTINGS_ID
 from projections import Endpoint, ProviderView
 from service.write.commands import Actor, DeleteEndpoint, NewEndpoint, PatchEndpoint, UpdateProvider
 from service.write.conditions import (
     NO_CONDITIONS,
     Conditions,
-    IdempotencyKeyReusedError,
-    IdempotencyRequest,
     Receipt,
 )
-from service.write.decisions import PhoneNumberIndex
 from service.write.ids import AggregateIds
 from service.write.memory import load
 from service.write.writer import Command, Writer
@@ -139,9 +136,6 @@ class SettingsApplication(Application[UUID]):
     def load_provider(self) -> ProviderView:
         return load(self, SETTINGS_ID, "provider")  # type: ignore[no-any-return]
 
-    def load_index(self, e164: str) -> PhoneNumberIndex:
-        return load(self, self.ids.phone_number_index(e164), "index")  # type: ignore[no-any-return]
-
     def endpoint_at(self, endpoint_id: UUID, version: int) -> Endpoint | None:
         """The endpoint as it was at ``version`` (folded from the store)."""
         return load(self, endpoint_id, "endpoint", version)  # type: ignore[no-any-return]
@@ -152,15 +146,3 @@ class SettingsApplication(Application[UUID]):
         if current.version == version:
             return current
         return load(self, SETTINGS_ID, "provider", version)  # type: ignore[no-any-return]
-
-    def idempotency_record(self, request: IdempotencyRequest) -> IdempotencyKeyUsed | None:
-        """The record of ``request``'s key, or None when the key is new; 422 if it was used for another request."""
-        record = load(self, self.ids.idempotency(request.actor, request.key), "key")
-        if record is None:
-            return None
-        assert isinstance(record, IdempotencyKeyUsed)
-        if record.fingerprint != request.fingerprint:
-            raise IdempotencyKeyReusedError(
-                "this Idempotency-Key was already used for a different request; use a new key for a new request"
-            )
-        return record

@@ -141,9 +141,6 @@ class Memory:
         for aggregate_id in aggregate_ids:
             self._states.pop(aggregate_id, None)
 
-    def clear(self) -> None:
-        self._states.clear()
-
     def prefetch(self, wanted: Mapping[UUID, Kind]) -> None:
         """Load every aggregate in ``wanted`` that is not held, with one read of the store."""
         missing = [aggregate_id for aggregate_id in wanted if aggregate_id not in self._states]
