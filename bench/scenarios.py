@@ -16,7 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -242,67 +242,71 @@ def scenario_get(config: Config) -> list[Row]:
     return rows
 
 
+def _backends(config: Config, scenario: str) -> Iterator[tuple[str, Path, Callable[[str], str]]]:
+    """Each backend in turn (SQLite, then PostgreSQL when configured): its name, a fresh data dir, and a function
+    giving a fresh database URL by name (a file in the data dir, or a PostgreSQL database dropped at the end)."""
+    pg = config.postgres()
+    try:
+        for backend in ["SQLite"] + (["PostgreSQL"] if pg is not None else []):
+            data_dir = config.work_dir / f"{scenario}-{backend.lower()}"
+            shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True)
+            if pg is None or backend == "SQLite":
+                yield backend, data_dir, lambda name, data_dir=data_dir: f"sqlite:///{data_dir / f'{name}.db'}"
+            else:
+                yield backend, data_dir, pg.create
+    finally:
+        if pg is not None:
+            pg.drop_all()
+
+
 # -- POST --------------------------------------------------------------------------------------------------------
 
 
 def scenario_post(config: Config) -> list[Row]:
     rows: list[Row] = []
-    pg = config.postgres()
-    backends: list[str] = ["SQLite"] + (["PostgreSQL"] if pg is not None else [])
-    try:
-        for backend in backends:
-            data_dir = config.work_dir / f"post-{backend.lower()}"
-            shutil.rmtree(data_dir, ignore_errors=True)
-            data_dir.mkdir(parents=True)
-            if backend == "SQLite":
-                service_db = f"sqlite:///{data_dir / 'events.db'}"
-                baseline_db = f"sqlite:///{data_dir / 'baseline.db'}"
-            else:
-                assert pg is not None
-                service_db, baseline_db = pg.create("service"), pg.create("baseline")
-            with infra.nats_server(config.work_dir) as nats:
-                service = infra.start_service(data_dir, service_db, nats.url)
-                baseline = infra.start_baseline("post", database_url=baseline_db)
-                try:
-                    for clients in config.post_clients:
-                        url = "{}/api/settings/endpoints"
-                        base_result, result, runs = _pair(
-                            config,
-                            url.format(f"http://127.0.0.1:{baseline.port}"),
-                            url.format(f"http://127.0.0.1:{service.port}"),
-                            clients,
-                            post=True,
-                            profile=(service.pid, f"post-{backend.lower()}-{clients}"),
+    for backend, data_dir, database in _backends(config, "post"):
+        service_db, baseline_db = database("events"), database("baseline")
+        with infra.nats_server(config.work_dir) as nats:
+            service = infra.start_service(data_dir, service_db, nats.url)
+            baseline = infra.start_baseline("post", database_url=baseline_db)
+            try:
+                for clients in config.post_clients:
+                    url = "{}/api/settings/endpoints"
+                    base_result, result, runs = _pair(
+                        config,
+                        url.format(f"http://127.0.0.1:{baseline.port}"),
+                        url.format(f"http://127.0.0.1:{service.port}"),
+                        clients,
+                        post=True,
+                        profile=(service.pid, f"post-{backend.lower()}-{clients}"),
+                    )
+                    ratio = result.rps / base_result.rps
+                    # Issue 14's targets: one client at 0.6 of the plain INSERT; many clients beat it (group
+                    # commit pays one commit per batch where the floor pays one per request), p99 <= 25 ms.
+                    floor = 1.0 if clients >= 16 else 0.6
+                    met = ratio >= floor and result.errors == 0
+                    target = f">= {floor} x baseline req/s"
+                    if clients >= 16:
+                        met = met and result.p99_ms <= 25
+                        target += "; p99 <= 25 ms"
+                    rows.append(
+                        Row(
+                            "POST",
+                            f"{backend}, {clients} client{'s' if clients > 1 else ''}",
+                            _load_text(result),
+                            _load_text(base_result),
+                            round(ratio, 2),
+                            target,
+                            met,
+                            {"service": result.as_dict(), "baseline": base_result.as_dict(), "runs": runs},
                         )
-                        ratio = result.rps / base_result.rps
-                        # Issue 14's targets: one client at 0.6 of the plain INSERT; many clients beat it (group
-                        # commit pays one commit per batch where the floor pays one per request), p99 <= 25 ms.
-                        floor = 1.0 if clients >= 16 else 0.6
-                        met = ratio >= floor and result.errors == 0
-                        target = f">= {floor} x baseline req/s"
-                        if clients >= 16:
-                            met = met and result.p99_ms <= 25
-                            target += "; p99 <= 25 ms"
-                        rows.append(
-                            Row(
-                                "POST",
-                                f"{backend}, {clients} client{'s' if clients > 1 else ''}",
-                                _load_text(result),
-                                _load_text(base_result),
-                                round(ratio, 2),
-                                target,
-                                met,
-                                {"service": result.as_dict(), "baseline": base_result.as_dict(), "runs": runs},
-                            )
-                        )
-                    health = wait_relay_caught_up(service.port, timeout=120)
-                    rows[-1].raw["relay_after"] = health
-                finally:
-                    service.stop()
-                    baseline.stop()
-    finally:
-        if pg is not None:
-            pg.drop_all()
+                    )
+                health = wait_relay_caught_up(service.port, timeout=120)
+                rows[-1].raw["relay_after"] = health
+            finally:
+                service.stop()
+                baseline.stop()
     return rows
 
 
@@ -321,39 +325,29 @@ def scenario_bulk(config: Config) -> list[Row]:
     from bench.pyload import run_pyload
 
     rows: list[Row] = []
-    pg = config.postgres()
-    backends: list[str] = ["SQLite"] + (["PostgreSQL"] if pg is not None else [])
-    try:
-        for backend in backends:
-            data_dir = config.work_dir / f"bulk-{backend.lower()}"
-            shutil.rmtree(data_dir, ignore_errors=True)
-            data_dir.mkdir(parents=True)
-            database = f"sqlite:///{data_dir / 'events.db'}" if pg is None or backend == "SQLite" else pg.create("bulk")
-            with infra.nats_server(config.work_dir) as nats:
-                service = infra.start_service(data_dir, database, nats.url)
-                try:
-                    url = f"http://127.0.0.1:{service.port}/api/settings/endpoints"
-                    result = run_pyload(url, BULK_CLIENTS, 120, post=True, limit=BULK_REQUESTS // BULK_CLIENTS)
-                    _, headers, _ = infra.http_request(service.port, "GET", "/api/settings/endpoints?page_size=1")
-                    stored = int({k.lower(): v for k, v in headers.items()}["x-total-count"])
-                finally:
-                    service.stop()
-            rows.append(
-                Row(
-                    "bulk",
-                    f"{BULK_REQUESTS:,} POSTs, {BULK_CLIENTS} clients, {backend}",
-                    f"{result.seconds:.2f} s wall ({result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms), "
-                    f"{stored:,} endpoints stored, {result.errors} errors",
-                    "-",
-                    None,
-                    "<= 5 s",
-                    result.seconds <= 5 and result.errors == 0 and stored >= BULK_REQUESTS,
-                    {"service": result.as_dict(), "stored": stored},
-                )
+    for backend, data_dir, database in _backends(config, "bulk"):
+        with infra.nats_server(config.work_dir) as nats:
+            service = infra.start_service(data_dir, database("events"), nats.url)
+            try:
+                url = f"http://127.0.0.1:{service.port}/api/settings/endpoints"
+                result = run_pyload(url, BULK_CLIENTS, 120, post=True, limit=BULK_REQUESTS // BULK_CLIENTS)
+                _, headers, _ = infra.http_request(service.port, "GET", "/api/settings/endpoints?page_size=1")
+                stored = int({k.lower(): v for k, v in headers.items()}["x-total-count"])
+            finally:
+                service.stop()
+        rows.append(
+            Row(
+                "bulk",
+                f"{BULK_REQUESTS:,} POSTs, {BULK_CLIENTS} clients, {backend}",
+                f"{result.seconds:.2f} s wall ({result.rps:,.0f} req/s, p99 {result.p99_ms:.1f} ms), "
+                f"{stored:,} endpoints stored, {result.errors} errors",
+                "-",
+                None,
+                "<= 5 s",
+                result.seconds <= 5 and result.errors == 0 and stored >= BULK_REQUESTS,
+                {"service": result.as_dict(), "stored": stored},
             )
-    finally:
-        if pg is not None:
-            pg.drop_all()
+        )
     return rows
 
 

@@ -128,7 +128,7 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
 
     link, relay, task = await relay_loop.run(start())
     container.nats, container.relay = link, relay
-    container.app.on_commit(lambda _position: relay.wake())
+    container.app.on_saved(lambda _saved: relay.wake())
     try:
         yield
     finally:
@@ -215,7 +215,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             name="read-model-follower",
         )
         checkpointer = await sync_to_thread(Checkpointer, container.app)
-        container.app.on_commit(lambda _position: checkpointer.wake())
+        container.app.on_saved(lambda _saved: checkpointer.wake())
         sealing = asyncio.create_task(checkpointer.run(stop_following), name="audit-checkpointer")
         try:
             async with _listening(settings, container, wake_follower), _publishing(settings, container):

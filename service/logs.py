@@ -61,7 +61,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto", stream: TextIO | N
     )
 
 
-ACCESS_FIELDS = ("method", "route", "status", "duration_ms", "request_id", "actor")
+_RECORD_KEYS = frozenset(logging.LogRecord("name", 0, "pathname", 0, "msg", (), None).__dict__)
+"""A plain record's own attributes; the others are a call's ``extra`` fields (the rule of structlog's ExtraAdder)."""
 
 
 class _FastAccessLines(structlog.stdlib.ProcessorFormatter):
@@ -75,7 +76,7 @@ class _FastAccessLines(structlog.stdlib.ProcessorFormatter):
             "event": record.msg,
             "level": record.levelname.lower(),
             "logger": record.name,
-            **{name: record.__dict__[name] for name in ACCESS_FIELDS if name in record.__dict__},
+            **{key: value for key, value in record.__dict__.items() if key not in _RECORD_KEYS},
             "timestamp": datetime.fromtimestamp(record.created, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         }
         return msgspec.json.encode(line).decode()

@@ -43,7 +43,6 @@ class SettingsApplication(Application[UUID]):
         super().__init__(env={**REPOSITORY, **env})
         # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.write.ids).
         self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))
-        self._commit_listeners: list[Callable[[int], None]] = []
         self._saved_listeners: list[Callable[[Sequence[tuple[int, Any]]], None]] = []
         self.writer = self.writer_class(self, on_saved=self._tell_saved)
 
@@ -53,22 +52,13 @@ class SettingsApplication(Application[UUID]):
 
     def on_saved(self, listener: Callable[[Sequence[tuple[int, Any]]], None]) -> None:
         """Call ``listener(saved)`` in the writer's thread after each transaction, before its commands are answered,
-        with the (position, event) of everything it stored (e.g. to fold it into the read model)."""
+        with the (position, event) of everything it stored (e.g. to fold it into the read model, to wake the relay
+        and the checkpointer). A listener must not block: the next batch waits for it."""
         self._saved_listeners.append(listener)
 
     def _tell_saved(self, saved: Sequence[tuple[int, Any]]) -> None:
         for listener in self._saved_listeners:
             listener(saved)
-
-    def on_commit(self, listener: Callable[[int], None]) -> None:
-        """Call ``listener(position)`` in the saving thread after every save (e.g. to wake the relay)."""
-        self._commit_listeners.append(listener)
-
-    def _notify(self, recordings: list[Any]) -> None:
-        if recordings:
-            position = recordings[-1].notification.id
-            for listener in self._commit_listeners:
-                listener(position)
 
     def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         # Only what the settings module passed in: the process environment must not reconfigure the store.

@@ -163,7 +163,6 @@ class States:
         self.assume_unused = assume_unused and not fresh
         self.pending: dict[UUID, Any] = {}
         self._read: set[UUID] = set()
-        self.pending_keys: set[UUID] = set()
 
     def _get(self, aggregate_id: UUID, kind: Kind) -> Any:
         if aggregate_id in self.pending:
@@ -202,7 +201,7 @@ class States:
 
     def key_pending(self, request: IdempotencyRequest) -> bool:
         """Whether a command of this batch, not yet stored, records ``request``'s key."""
-        return self.memory.ids.idempotency(request.actor, request.key) in self.pending_keys
+        return self.memory.ids.idempotency(request.actor, request.key) in self.pending
 
     def apply(self, events: Iterable[Any]) -> None:
         """Evolve the batch's view with the events a command decided."""
@@ -210,15 +209,10 @@ class States:
             kind = KIND_OF_EVENT[type(event)]
             aggregate_id = event.originator_id
             if kind == "key":  # a key's one record: nothing to fold, nothing to read
-                self.pending_keys.add(aggregate_id)
                 self.pending[aggregate_id] = event
                 continue
-            if aggregate_id in self.pending:
-                current = self.pending[aggregate_id]
-            elif event.originator_version == 1:  # a new aggregate (e.g. a created endpoint): nothing to read
-                current = None
-            else:
-                current = self._get(aggregate_id, kind)
+            new = event.originator_version == 1 and aggregate_id not in self.pending  # e.g. a created endpoint
+            current = None if new else self._get(aggregate_id, kind)
             self.pending[aggregate_id] = _with_id(PROJECTORS[kind](current, (event,)), aggregate_id, kind)
 
     @property

@@ -180,33 +180,40 @@ class Writer:
                 continue
             states.apply(events)
             decided.append((job, events, receipt))
-        if decided:
-            try:
-                recordings = self._save([event for _, events, _ in decided for event in events])
-            except IntegrityError:
-                # Another process wrote one of these aggregates, or a number or key taken as unused was not.
-                self.memory.forget(states.touched)
-                unanswered = sorted([job for job, _, _ in decided] + later, key=jobs.index)
-                if not refreshed:
-                    self._write_batch(unanswered, refreshed=True)
-                else:
-                    for job in unanswered:
-                        self._write_alone(job)
-                return
-            except Exception as exc:
-                self.memory.forget(states.touched)
-                for job, _, _ in decided:
-                    job.future.set_exception(exc)
+        if decided and not self._store(decided, states):
+            # Another process wrote one of these aggregates, or a number or key taken as unused was not.
+            order = {id(job): i for i, job in enumerate(jobs)}
+            unanswered = sorted([job for job, _, _ in decided] + later, key=lambda job: order[id(job)])
+            if not refreshed:
+                self._write_batch(unanswered, refreshed=True)
             else:
-                states.commit()
-                self.commands_stored += len(decided)
-                start = 0
-                for job, events, receipt in decided:
-                    mine = recordings[start : start + len(events)]
-                    start += len(events)
-                    job.future.set_result(_stored(receipt, mine))
+                for job in unanswered:
+                    self._write_alone(job)
+            return
         for job in later:
             self._write_alone(job)
+
+    def _store(self, decided: list[tuple[Job, list[DomainEvent], Receipt]], states: States) -> bool:
+        """Save the decided commands' events in one transaction and answer each: its receipt once stored, the
+        store's error if the save failed. False, with nothing answered, when the store refused the versions
+        (``IntegrityError``): the commands are to be decided again. Either way a failed save is forgotten."""
+        try:
+            recordings = self._save([event for _, events, _ in decided for event in events])
+        except IntegrityError:
+            self.memory.forget(states.touched)
+            return False
+        except Exception as exc:
+            self.memory.forget(states.touched)
+            for job, _, _ in decided:
+                job.future.set_exception(exc)
+            return True
+        states.commit()
+        self.commands_stored += len(decided)
+        start = 0
+        for job, events, receipt in decided:
+            job.future.set_result(_stored(receipt, recordings[start : start + len(events)]))
+            start += len(events)
+        return True
 
     def _write_alone(self, job: Job) -> None:
         """Decide from the store and save this command by itself, again while others get in first."""
@@ -234,19 +241,8 @@ class Writer:
                 job.future.set_result(receipt)
                 return
             states.apply(events)
-            try:
-                recordings = self._save(events)
-            except IntegrityError:
-                self.memory.forget(states.touched)
-                continue
-            except Exception as exc:
-                self.memory.forget(states.touched)
-                job.future.set_exception(exc)
+            if self._store([(job, events, receipt)], states):
                 return
-            states.commit()
-            self.commands_stored += 1
-            job.future.set_result(_stored(receipt, recordings))
-            return
         job.future.set_exception(ConcurrentChangeError("too many concurrent changes to the same settings; try again"))
 
     def _replay(self, job: Job) -> Receipt | None:
