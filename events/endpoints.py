@@ -16,7 +16,13 @@ ENDPOINT_FIELDS = ("inbound_agent_name", "outbound_agent_name", "label", "is_act
 
 
 class EndpointCreated(DomainEvent):
-    """A phone number was mapped to agents. ``originator_id`` is the endpoint id."""
+    """A phone number was mapped to agents. ``originator_id`` is the endpoint id.
+
+    Version 2 adds ``change_set``: the id of the change set (``POST /api/settings/changes``) that stored it, or
+    ``None`` for a single change. Events stored in version 1 are upcast with ``change_set=None``.
+    """
+
+    class_version = 2
 
     actor: str
     request_id: str | None
@@ -26,6 +32,11 @@ class EndpointCreated(DomainEvent):
     outbound_agent_name: str | None
     label: str | None
     is_active: bool
+    change_set: UUID | None = None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["change_set"] = None
 
 
 class EndpointUpdated(DomainEvent):
@@ -33,27 +44,41 @@ class EndpointUpdated(DomainEvent):
 
     Version 2 adds ``previous``: the same fields' values before the change, for the audit trail. Events stored in
     version 1 had no ``previous``; they are upcast with ``previous=None`` (not recorded), never with a guess.
+    Version 3 adds ``change_set`` (see ``EndpointCreated``).
     """
 
-    class_version = 2
+    class_version = 3
 
     actor: str
     request_id: str | None
     phone_number: str  # E.164, unchanged; carried so that the event alone names the number
     changes: dict[str, Value]
     previous: dict[str, Value] | None = None
+    change_set: UUID | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
         state["previous"] = None
 
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, object]) -> None:
+        state["change_set"] = None
+
 
 class EndpointDeleted(DomainEvent):
-    """The endpoint was deleted; its phone number is free again."""
+    """The endpoint was deleted; its phone number is free again. Version 2 adds ``change_set`` (see
+    ``EndpointCreated``)."""
+
+    class_version = 2
 
     actor: str
     request_id: str | None
     phone_number: str  # E.164
+    change_set: UUID | None = None
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, object]) -> None:
+        state["change_set"] = None
 
 
 class PhoneNumberClaimed(DomainEvent):

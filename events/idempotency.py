@@ -20,9 +20,13 @@ class IdempotencyKeyUsed(DomainEvent):
     memory of its key are stored together or not at all. The response is not copied: ``resource_id`` at
     ``resource_version`` (and the provider settings at ``provider_version``, for the webhook URL) re-create it from
     the store. Not published.
+
+    Version 3 adds ``answer``, for a change set only (``resource_id`` is then the change set's id): what each of its
+    items did (``{"telephony": outcome or None, "endpoints": [[op, id, phone_number, result], ...]}``), which the
+    store cannot re-create for items that changed nothing. ``None`` for every other command and earlier versions.
     """
 
-    class_version = 2
+    class_version = 3
 
     actor: str
     request_id: str | None
@@ -31,6 +35,7 @@ class IdempotencyKeyUsed(DomainEvent):
     resource_id: UUID
     resource_version: int
     provider_version: int
+    answer: dict[str, Any] | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -38,3 +43,7 @@ class IdempotencyKeyUsed(DomainEvent):
         an update or no change: both answered the same, so "updated" re-creates the same answer)."""
         status = state.pop("status")
         state["outcome"] = {201: "created", 204: "deleted"}.get(status, "updated")
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        state["answer"] = None

@@ -36,16 +36,22 @@ class ProviderUpdated(DomainEvent):
     leaves the service masks them.
 
     Version 2 adds ``previous``: the changed fields' values before the change, for the audit trail. Events stored in
-    version 1 are upcast with ``previous=None`` (not recorded).
+    version 1 are upcast with ``previous=None`` (not recorded). Version 3 adds ``change_set``: the id of the change
+    set (``POST /api/settings/changes``) that stored it, ``None`` for a single change (and for earlier versions).
     """
 
-    class_version = 2
+    class_version = 3
 
     actor: str
     request_id: str | None
     changes: dict[str, Value]
     previous: dict[str, Value] | None = None
+    change_set: UUID | None = None
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, object]) -> None:
         state["previous"] = None
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, object]) -> None:
+        state["change_set"] = None

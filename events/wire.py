@@ -24,6 +24,7 @@ KV_ROUTE_PREFIX = "routes."
 HEADER_MSG_ID = "Nats-Msg-Id"
 HEADER_EVENT_TYPE = "Telephony-Event-Type"
 HEADER_POSITION = "Telephony-Position"
+HEADER_CHANGE_SET = "Telephony-Change-Set"
 
 EndpointEventType = Literal["EndpointCreated", "EndpointUpdated", "EndpointDeleted"]
 CredentialState = Literal["set", "not set"]

@@ -70,6 +70,7 @@ Headers of every message:
 | `{wire.HEADER_MSG_ID}` | `<aggregate id>:<version>`, equal to the body's `id`; JetStream drops a republished duplicate |
 | `{wire.HEADER_EVENT_TYPE}` | `EndpointCreated`, `EndpointUpdated`, `EndpointDeleted` or `ProviderUpdated` |
 | `{wire.HEADER_POSITION}` | the event's position in the store's notification log (increasing along the stream) |
+| `{wire.HEADER_CHANGE_SET}` | only on the messages of a change set (`POST /api/settings/changes`): its id, the same on each of them |
 
 KV keys:
 

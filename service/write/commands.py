@@ -22,10 +22,11 @@ ProviderValue = str | int | None
 
 @dataclass(frozen=True)
 class Actor:
-    """Who causes a change, recorded on every event."""
+    """Who causes a change, recorded on every event; ``change_set``: the change set it belongs to, if any."""
 
     name: str = "anonymous"
     request_id: str | None = None
+    change_set: UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -112,3 +113,37 @@ def _provider_value(name: str, value: Any) -> ProviderValue:
             raise ValueError("must not be empty (send null to clear it)")
         return rules.no_control_characters(value)
     return value  # type: ignore[no-any-return]
+
+
+# -- change sets --------------------------------------------------------------------------------------------------
+
+MAX_CHANGE_SET_ITEMS = 10_000
+"""Endpoint items of one change set at most (``POST /api/settings/changes``)."""
+
+
+@dataclass(frozen=True)
+class EndpointChange:
+    """One endpoint item of a change set, validated like the single-endpoint route it mirrors.
+
+    ``create`` carries the new endpoint; ``update`` and ``delete`` address one by ``endpoint_id`` or by
+    ``phone_number`` (E.164), and ``update`` carries ``changes`` as ``PatchEndpoint`` does."""
+
+    op: str  # "create" | "update" | "delete"
+    endpoint_id: UUID | None = None
+    phone_number: str | None = None
+    new: NewEndpoint | None = None
+    changes: Mapping[str, str | bool | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ChangeSet:
+    """Many changes, stored all together in one transaction or not at all.
+
+    ``since``: the store position the client's view reflects (``If-Match``); the change set is refused (412) when any
+    setting changed after it. ``dry_run``: decide everything, store nothing."""
+
+    id: UUID
+    telephony: UpdateProvider | None = None
+    endpoints: tuple[EndpointChange, ...] = ()
+    since: int | None = None
+    dry_run: bool = False

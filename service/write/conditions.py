@@ -36,6 +36,15 @@ class PreconditionFailedError(SettingsError):
         self.current = current
 
 
+class SettingsChangedError(PreconditionFailedError):
+    """A change set's ``If-Match`` names a settings version (a store position) after which a setting changed (412);
+    ``settings_version`` is the current one."""
+
+    def __init__(self, detail: str, settings_version: int) -> None:
+        super().__init__(detail, None)
+        self.settings_version = settings_version
+
+
 class IdempotencyKeyError(SettingsError):
     """The ``Idempotency-Key`` header is malformed (400)."""
 
@@ -105,6 +114,8 @@ class Receipt:
     replayed: bool = False
     saved: tuple[tuple[int, Any], ...] = field(default=(), compare=False, repr=False)
     """(position, event) of every event stored: the read model can fold them without reading them back."""
+    answer: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    """A change set's: what each item did (``IdempotencyKeyUsed.answer``)."""
 
     @classmethod
     def of_record(cls, record: IdempotencyKeyUsed) -> Receipt:
@@ -114,4 +125,5 @@ class Receipt:
             resource_version=record.resource_version,
             provider_version=record.provider_version,
             replayed=True,
+            answer=record.answer,
         )

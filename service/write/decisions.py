@@ -96,6 +96,7 @@ def decide_create_endpoint(
             outbound_agent_name=command.outbound_agent_name,
             label=command.label,
             is_active=command.is_active,
+            change_set=actor.change_set,
             **stamp,
         ),
         PhoneNumberClaimed(
@@ -122,6 +123,7 @@ def decide_update_endpoint(endpoint: Endpoint | None, command: PatchEndpoint, ac
             phone_number=endpoint.phone_number,
             changes=changes,
             previous={name: getattr(endpoint, name) for name in changes},
+            change_set=actor.change_set,
             **_stamp(actor),
         )
     ]
@@ -138,6 +140,7 @@ def decide_delete_endpoint(
             originator_id=endpoint.id,
             originator_version=endpoint.version + 1,
             phone_number=endpoint.phone_number,
+            change_set=actor.change_set,
             **stamp,
         ),
         PhoneNumberReleased(
@@ -182,6 +185,7 @@ def decide_update_provider(current: ProviderView, command: UpdateProvider, actor
             originator_version=current.version + 1,
             changes={name: changes[name] for name in PROVIDER_FIELDS if name in changes},
             previous={name: getattr(config, name) for name in PROVIDER_FIELDS if name in changes},
+            change_set=actor.change_set,
             **_stamp(actor),
         )
     ]

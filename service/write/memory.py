@@ -141,9 +141,9 @@ class Memory:
         for aggregate_id in aggregate_ids:
             self._states.pop(aggregate_id, None)
 
-    def prefetch(self, wanted: Mapping[UUID, Kind]) -> None:
-        """Load every aggregate in ``wanted`` that is not held, with one read of the store."""
-        missing = [aggregate_id for aggregate_id in wanted if aggregate_id not in self._states]
+    def prefetch(self, wanted: Mapping[UUID, Kind], refresh: bool = False) -> None:
+        """Load every aggregate in ``wanted`` that is not held (with ``refresh``: every one), with one read."""
+        missing = [aggregate_id for aggregate_id in wanted if refresh or aggregate_id not in self._states]
         if not missing:
             return
         found = self.app.events.get_many(missing)  # type: ignore[attr-defined]
@@ -214,6 +214,10 @@ class States:
             new = event.originator_version == 1 and aggregate_id not in self.pending  # e.g. a created endpoint
             current = None if new else self._get(aggregate_id, kind)
             self.pending[aggregate_id] = _with_id(PROJECTORS[kind](current, (event,)), aggregate_id, kind)
+
+    def read_already(self, aggregate_ids: Iterable[UUID]) -> None:
+        """These were just read from the store (``Memory.prefetch(refresh=True)``): a fresh view need not again."""
+        self._read.update(aggregate_ids)
 
     @property
     def touched(self) -> set[UUID]:

@@ -32,11 +32,13 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 
-from events import SETTINGS_ID, IdempotencyKeyUsed
+from events import PUBLIC_EVENT_TYPES, SETTINGS_ID, IdempotencyKeyUsed
+from service.write import change_sets
 from service.write import decisions as domain
-from service.write.commands import Actor, DeleteEndpoint, NewEndpoint, PatchEndpoint, UpdateProvider
-from service.write.conditions import Conditions, Receipt
+from service.write.commands import Actor, ChangeSet, DeleteEndpoint, NewEndpoint, PatchEndpoint, UpdateProvider
+from service.write.conditions import Conditions, Receipt, SettingsChangedError
 from service.write.errors import ConcurrentChangeError, SettingsError
+from service.write.log import topics_of
 from service.write.memory import Kind, Memory, States
 
 log = logging.getLogger("telephony_settings")
@@ -48,7 +50,8 @@ RECONNECTS = 10
 MAX_ATTEMPTS = 50
 """Decisions of one command against concurrent writers before it gives up (409)."""
 
-Command = NewEndpoint | PatchEndpoint | DeleteEndpoint | UpdateProvider
+Command = NewEndpoint | PatchEndpoint | DeleteEndpoint | UpdateProvider | ChangeSet
+PUBLIC_TOPICS = topics_of(*PUBLIC_EVENT_TYPES)
 
 
 class WriterStoppedError(PersistenceError):
@@ -157,12 +160,15 @@ class Writer:
         once more after reading everything the batch touched from the store (``refreshed``); if it refuses again,
         each command alone (``_write_alone``).
         """
-        if refreshed or len(jobs) > 1:
+        if refreshed or len(jobs) > 1 or any(isinstance(job.command, ChangeSet) for job in jobs):
             self._prefetch(jobs, include_unseen=refreshed)
         states = States(self.memory, assume_unused=not refreshed)
         decided: list[tuple[Job, list[DomainEvent], Receipt]] = []
         later: list[Job] = []
         for job in jobs:
+            if isinstance(job.command, ChangeSet) and job.command.dry_run:
+                later.append(job)  # decided from the store, alone: it stores nothing
+                continue
             try:
                 outcome = self._decide(job, states)
             except (SettingsError, _Defer):
@@ -219,6 +225,10 @@ class Writer:
         """Decide from the store and save this command by itself, again while others get in first."""
         for _ in range(MAX_ATTEMPTS):
             states = States(self.memory, fresh=True)
+            if isinstance(job.command, ChangeSet):  # read all it needs in two queries, not one per item
+                states.read_already(
+                    change_sets.read_ahead(job.command, self.memory, self._app.ids, include_unseen=True, refresh=True)
+                )
             try:
                 outcome = self._decide(job, states)
             except SettingsError as exc:
@@ -299,7 +309,9 @@ class Writer:
         wanted: dict[UUID, Kind] = {}
         for job in jobs:
             command = job.command
-            if isinstance(command, NewEndpoint):
+            if isinstance(command, ChangeSet):
+                change_sets.read_ahead(command, self.memory, ids, include_unseen=include_unseen, refresh=False)
+            elif isinstance(command, NewEndpoint):
                 if include_unseen:
                     wanted[ids.phone_number_index(command.phone_number)] = "index"
             elif isinstance(command, PatchEndpoint | DeleteEndpoint):
@@ -335,6 +347,8 @@ class Writer:
     def _decide_command(self, job: Job, states: States) -> tuple[list[DomainEvent], Receipt]:
         command, actor, conditions = job.command, job.actor, job.conditions
         idempotent = conditions.idempotency is not None
+        if isinstance(command, ChangeSet):
+            return self._decide_change_set(command, actor, states)
         if isinstance(command, NewEndpoint):
             events = domain.decide_create_endpoint(job.new_id, states.index(command.phone_number), command, actor)
             provider_version = states.provider().version if idempotent else 0
@@ -357,6 +371,32 @@ class Writer:
         version = events[-1].originator_version if events else current.version
         return events, Receipt("updated" if events else "unchanged", SETTINGS_ID, version, version)
 
+    def _decide_change_set(self, command: ChangeSet, actor: Actor, states: States) -> tuple[list[DomainEvent], Receipt]:
+        if command.since is not None:
+            if states.pending:
+                raise _Defer  # a command before it in this batch may change a setting: check once that is stored
+            self._check_unchanged_since(command.since)
+        events, answer = change_sets.decide(command, actor, states)
+        outcome = "updated" if events and not command.dry_run else "unchanged"
+        return ([] if command.dry_run else events), Receipt(outcome, command.id, 0, 0, answer=answer)
+
+    def _check_unchanged_since(self, since: int) -> None:
+        """412 unless no setting changed after the store position ``since``. The writer is this process's only one,
+        so nothing of this process is stored between this check and the save; a change of another replica in that
+        moment either touches an aggregate of the change set (the save is refused and the check made again) or
+        none (the change set did not build on it)."""
+        recorder = self._app.recorder
+        current = recorder.max_notification_id() or 0
+        if since > current:
+            raise SettingsChangedError(
+                f"If-Match names settings version {since}, which these settings never had: read them again", current
+            )
+        if recorder.select_notifications(start=since, limit=1, topics=PUBLIC_TOPICS, inclusive_of_start=False):
+            raise SettingsChangedError(
+                f"the settings changed since version {since}: read them again (X-Settings-Version) and resend",
+                current,
+            )
+
     @staticmethod
     def _checked_endpoint(endpoint_id: UUID, conditions: Conditions, states: States) -> Any:
         endpoint = states.endpoint(endpoint_id)
@@ -378,6 +418,7 @@ class Writer:
             resource_id=receipt.resource_id,
             resource_version=receipt.resource_version,
             provider_version=receipt.provider_version,
+            answer=receipt.answer,
         )
 
 
