@@ -23,6 +23,7 @@ from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
 from service.http.auth import KEY_FILE, guarded, load_key_ring
+from service.http.changes import ChangesController
 from service.http.context import RequestContextMiddleware, allowed_methods
 from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
@@ -238,6 +239,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             docs_assets,
             TelephonyController,
             EndpointsController,
+            ChangesController,
             AuditController,
             HealthController,
             metrics.MetricsController,

@@ -57,6 +57,8 @@ class AuditEvent(msgspec.Struct, kw_only=True):
     occurred_at: str  # UTC, ISO 8601 with microseconds
     actor: str
     request_id: str | None
+    change_set: str | None = None
+    """The change set (``POST /api/settings/changes``) that stored it; null for a single change."""
     data: dict[str, Any]
 
 
@@ -111,6 +113,7 @@ def present(position: int, event: Any) -> AuditEvent:
         occurred_at=occurred_at(event.timestamp),
         actor=event.actor,
         request_id=event.request_id,
+        change_set=str(event.change_set) if event.change_set is not None else None,
         data=data,
     )
 
@@ -127,6 +130,7 @@ class AuditFilter:
     actor: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    change_set: UUID | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.types if name not in EVENT_TYPES]
@@ -140,6 +144,7 @@ class AuditFilter:
     def matches(self, event: Any) -> bool:
         return (
             (self.actor is None or event.actor == self.actor)
+            and (self.change_set is None or event.change_set == self.change_set)
             and (self.since is None or event.timestamp >= self.since)
             and (self.until is None or event.timestamp <= self.until)
             and (self.aggregate_id is None or event.originator_id == self.aggregate_id)

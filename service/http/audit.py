@@ -75,6 +75,9 @@ class AuditController(Controller):
         ] = None,
         since: TimeParameter = None,
         until: TimeParameter = None,
+        change_set: Annotated[
+            UUID | None, QueryParameter(description="The events of one change set (POST /api/settings/changes)")
+        ] = None,
     ) -> AuditPage:
         where = AuditFilter(
             types=(type_,) if type_ is not None else (),
@@ -83,6 +86,7 @@ class AuditController(Controller):
             actor=actor_name,
             since=parse_time("since", since),
             until=parse_time("until", until),
+            change_set=change_set,
         )
         return list_events(container.app, where, after=after, limit=limit)
 

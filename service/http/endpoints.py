@@ -12,6 +12,7 @@ from litestar.params import Body, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from service.container import Container
+from service.http.changes import SETTINGS_VERSION
 from service.http.conditional import (
     IdempotencyKey,
     IfMatch,
@@ -66,7 +67,12 @@ class EndpointsController(Controller):
         response_headers=[
             ResponseHeader(
                 name="X-Total-Count", description="Matching endpoints before paging", documentation_only=True
-            )
+            ),
+            ResponseHeader(
+                name=SETTINGS_VERSION,
+                description="The settings version (store position) this answer reflects: If-Match of a change set",
+                documentation_only=True,
+            ),
         ],
     )
     async def list_endpoints(
@@ -91,6 +97,7 @@ class EndpointsController(Controller):
         moment = parse_moment(as_of, at_position)
         e164 = phone_number_filter(phone_number)
         paged = page is not None or page_size is not None
+        version = container.read_model.position  # before the read: a change after it is never taken as included
         source = container.read_model if moment is None else await past_settings(container, moment)
         items, total = list_endpoints(
             source,
@@ -98,7 +105,10 @@ class EndpointsController(Controller):
             page=(page or 1) if paged else None,
             page_size=(page_size or 100) if paged else None,
         )
-        return Response(items, headers={"X-Total-Count": str(total)})
+        headers = {"X-Total-Count": str(total)}
+        if moment is None:
+            headers[SETTINGS_VERSION] = str(version)
+        return Response(items, headers=headers)
 
     @post(
         summary="Create a telephony endpoint",

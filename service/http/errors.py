@@ -17,6 +17,7 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_412_PRECONDITION_FAILED,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
@@ -30,6 +31,7 @@ from service.write.conditions import (
     IdempotencyKeyError,
     IdempotencyKeyReusedError,
     PreconditionFailedError,
+    SettingsChangedError,
 )
 from service.write.errors import (
     ConcurrentChangeError,
@@ -129,6 +131,8 @@ def on_conflict(_: Request, exc: DuplicatePhoneNumberError | ConcurrentChangeErr
 
 def on_precondition_failed(_: Request, exc: PreconditionFailedError) -> Response:
     headers = {"ETag": etag_of(exc.current)} if exc.current is not None else None
+    if isinstance(exc, SettingsChangedError):
+        headers = {"X-Settings-Version": str(exc.settings_version)}
     return _json(HTTP_412_PRECONDITION_FAILED, exc.detail, headers=headers)
 
 
@@ -154,8 +158,14 @@ def on_too_deep(_: Request, __: RecursionError) -> Response:
     return _json(HTTP_400_BAD_REQUEST, "JSON is nested too deeply")
 
 
-def on_http_exception(_: Request, exc: HTTPException) -> Response:
-    return _json(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+def on_http_exception(request: Request, exc: HTTPException) -> Response:
+    detail = str(exc.detail)
+    if exc.status_code == HTTP_413_REQUEST_ENTITY_TOO_LARGE and detail == "Request Entity Too Large":
+        resolve = getattr(request.route_handler, "resolve_request_max_body_size", None)
+        limit = resolve() if resolve is not None else None
+        if limit:
+            detail = f"the request body is larger than this route's limit of {limit:,} bytes"
+    return _json(exc.status_code, detail, headers=dict(exc.headers or {}))
 
 
 def on_unexpected(request: Request, exc: Exception) -> Response:

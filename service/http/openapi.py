@@ -26,7 +26,7 @@ import msgspec
 from litestar import Litestar, Request, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi.plugins import SwaggerRenderPlugin
-from litestar.openapi.spec import OpenAPI, Schema
+from litestar.openapi.spec import OpenAPI, OpenAPIMediaType, Reference, RequestBody, Schema
 from litestar.static_files import create_static_files_router
 
 from events.phone_numbers import possible_number_pattern
@@ -61,6 +61,7 @@ def document(app: Litestar) -> OpenAPI:
     if not app.state.get(_TIGHTENED):
         forbid_unknown_fields(built)
         document_patterns(built)
+        document_change_sets(built)
         app.state[_TIGHTENED] = True  # both steps are idempotent: a concurrent first request may run them twice
     return built
 
@@ -96,6 +97,36 @@ def document_patterns(document: OpenAPI) -> None:
             for field, schema in (component.properties or {}).items():
                 if field in patterns:
                     _set_pattern(schema, patterns[field])
+
+
+def document_change_sets(document: OpenAPI) -> None:
+    """The body of ``POST /api/settings/changes``, which its handler decodes itself (to name every bad item, not
+    only the first): its schema from ``ChangeSetDocument`` (msgspec's, with the patterns above; an update or a
+    delete names its endpoint by ``id`` or ``phone_number``)."""
+    from service.http.changes import PATH, ChangeSetDocument  # it imports this module's importers
+
+    operation = document.paths[PATH].post if document.paths and PATH in document.paths else None
+    if operation is None or operation.request_body is not None:
+        return
+    _, components = msgspec.json.schema_components([ChangeSetDocument], ref_template="#/components/schemas/{name}")
+    known = document.components.schemas if document.components.schemas is not None else {}
+    patterns = field_patterns()
+    for name, schema in components.items():
+        if name in known:  # e.g. ProviderSettingsUpdate: Litestar's, as for PUT /api/settings/telephony
+            continue
+        for field, property_schema in schema.get("properties", {}).items():
+            if field in patterns:
+                branches = [b for b in property_schema.get("anyOf", [property_schema]) if b.get("type") == "string"]
+                for branch in branches:
+                    branch["pattern"] = patterns[field]
+        if name in ("UpdateItem", "DeleteItem"):
+            schema["oneOf"] = [{"required": ["id"]}, {"required": ["phone_number"]}]
+        known[name] = schema  # a plain dict: the document serialises it as it is
+    document.components.schemas = known
+    operation.request_body = RequestBody(
+        content={"application/json": OpenAPIMediaType(schema=Reference(ref="#/components/schemas/ChangeSetDocument"))},
+        required=True,
+    )
 
 
 def _set_pattern(schema: Any, pattern: str) -> None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, put
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
 from litestar.openapi.spec import Example
 from litestar.params import Body
 
 from service.container import Container
+from service.http.changes import SETTINGS_VERSION
 from service.http.conditional import (
     IdempotencyKey,
     IfMatch,
@@ -65,6 +67,13 @@ class TelephonyController(Controller):
         "With as_of or at_position (scope audit): the configuration at that moment, without ETag.",
         security=needs("read"),
         responses=error_responses(304, 401, 403, 422),
+        response_headers=[
+            ResponseHeader(
+                name=SETTINGS_VERSION,
+                description="The settings version (store position) this answer reflects: If-Match of a change set",
+                documentation_only=True,
+            )
+        ],
     )
     async def get_telephony(
         self,
@@ -76,9 +85,11 @@ class TelephonyController(Controller):
         moment = parse_moment(as_of, at_position)
         if moment is not None:
             return await past_provider(container, moment)
+        settings_version = container.read_model.position  # before the read (see the endpoint list)
         body, version = get_provider_settings_versioned(container.read_model)
         etag = provider_etag(version)
-        return not_modified(if_none_match, etag) or Response(body, headers={"ETag": etag})  # type: ignore[return-value]
+        headers = {"ETag": etag, SETTINGS_VERSION: str(settings_version)}
+        return not_modified(if_none_match, etag) or Response(body, headers=headers)  # type: ignore[return-value]
 
     @get(
         "/credentials",

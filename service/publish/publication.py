@@ -75,6 +75,8 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
         wire.HEADER_EVENT_TYPE: type(event).__name__,
         wire.HEADER_POSITION: str(position),
     }
+    if event.change_set is not None:
+        headers[wire.HEADER_CHANGE_SET] = str(event.change_set)
     common = {
         "id": msg_id,
         "position": position,

@@ -110,6 +110,7 @@ ROUTES = [
     Route("PUT", f"{ENDPOINTS}/{{id}}", "write", 200, {"label": "changed by the test"}),
     Route("DELETE", f"{ENDPOINTS}/{{id}}", "write", 204),
     Route("GET", "/api/audit/events", "audit", 200),
+    Route("POST", "/api/settings/changes", "write", 200, {"endpoints": [{"op": "create", **NEW_LINE}]}),
 ]
 ROUTE_IDS = [str(route) for route in ROUTES]
 # The history routes belong to the audit controller, whose scope the matrix checks through /api/audit/events above;

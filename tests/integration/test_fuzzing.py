@@ -44,6 +44,7 @@ from schemathesis.python import asgi
 
 from service.app import create_app
 from service.settings import Settings
+from service.write.change_sets import NO_SUCH_ID, NO_SUCH_NUMBER, NUMBER_HELD, SAME_NUMBER
 from service.write.conditions import IDEMPOTENCY_KEY_PATTERN
 from service.write.decisions import STALE_MASK
 from tests.clients import AUTH, TEST_API_KEYS
@@ -58,8 +59,18 @@ MAX_EXAMPLES = 100
 # know the current tags). That is the only status added to those schemathesis expects of valid data.
 POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "412", "429", "5xx"]
 # And a 422 that is about the stored configuration, not the request's shape: a partial update that would leave the
-# active provider without its credentials or the base URL, or a masked secret that is not the current one's mask.
-STATE_DEPENDENT_MESSAGES = ("is required when provider is", "is required for every provider", STALE_MASK)
+# active provider without its credentials or the base URL, or a masked secret that is not the current one's mask;
+# a change set's item naming an endpoint or number that is not there, or a number that is (the single routes' 404
+# and 409), or the same number as another item.
+STATE_DEPENDENT_MESSAGES = (
+    "is required when provider is",
+    "is required for every provider",
+    STALE_MASK,
+    NO_SUCH_ID,
+    NO_SUCH_NUMBER,
+    NUMBER_HELD,
+    SAME_NUMBER.partition("{")[0],
+)
 
 
 def valid_data_acceptance(ctx: CheckContext, response: Any, case: schemathesis.Case) -> bool | None:
