@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from service.config.commands import config
 from service.settings import ConfigurationError, Settings
 
 MAX_POSITION = 2**53 - 1
@@ -385,6 +386,8 @@ def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None
         sys.exit(1)
     click.echo(f"no difference from {against}")
 
+
+main.add_command(config)  # telephony-settings config export | plan | apply (service/config)
 
 if __name__ == "__main__":
     main()
