@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -42,6 +43,7 @@ class Config:
     coldstart_endpoints: int = 100_000
     propagation_writes: int = 1000
     propagation_rate: float = 100.0
+    changeset_items: int = 10_000
     profile_dir: Path | None = None
     http_repeats: int = 2
 
@@ -346,6 +348,180 @@ def scenario_bulk(config: Config) -> list[Row]:
                 "<= 5 s",
                 result.seconds <= 5 and result.errors == 0 and stored >= BULK_REQUESTS,
                 {"service": result.as_dict(), "stored": stored},
+            )
+        )
+    return rows
+
+
+# -- change set ----------------------------------------------------------------------------------------------------
+
+
+def _cli(port: int, *args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+    """``telephony-settings ARGS`` against the service as a user runs it (a fresh interpreter, the API key and URL
+    from the environment); its wall time, interpreter start included."""
+    script = Path(sys.executable).with_name("telephony-settings")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPHONY_")}
+    env.update(TELEPHONY_URL=f"http://127.0.0.1:{port}", TELEPHONY_API_KEY=infra.API_KEY, PYTHONPATH=str(infra.ROOT))
+    started = time.monotonic()
+    done = subprocess.run([*command, *args], env=env, cwd=infra.ROOT, capture_output=True, text=True, timeout=120)
+    return time.monotonic() - started, done
+
+
+def _changeset_once(config: Config, service: infra.ServerProcess, nats_url: str, data_dir: Path) -> dict[str, object]:
+    n = config.changeset_items
+    body = json.dumps(
+        {
+            "endpoints": [
+                {
+                    "op": "create",
+                    "phone_number": f"+1777{i:07d}",
+                    "provider": "twilio",
+                    "inbound_agent_name": f"agent-{i % 50}",
+                    "label": f"bench line {i}",
+                }
+                for i in range(n)
+            ]
+        }
+    ).encode()
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "bench.subscriber", "--nats-url", nats_url, "--count", str(n)],
+        env={**os.environ, "PYTHONPATH": str(infra.ROOT)},
+        cwd=infra.ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert reader.stdout is not None
+        if reader.stdout.readline().strip() != "READY":
+            raise RuntimeError(f"the stream subscriber did not start (exit code {reader.wait()})")
+        sent = time.monotonic()
+        status, _, answer_body = infra.http_request(service.port, "POST", "/api/settings/changes", body)
+        answered = time.monotonic()
+        output, _ = reader.communicate(timeout=120)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+            reader.wait()
+    answer = json.loads(answer_body)
+    if status != 200 or answer.get("applied") is not True:
+        raise RuntimeError(f"the change set answered {status}: {answer_body[:500]!r}")
+    stream = json.loads(next(line for line in output.splitlines() if line.startswith("BENCH_JSON "))[11:])
+    _, headers, _ = infra.http_request(service.port, "GET", "/api/settings/endpoints?page_size=1")
+    stored = int({k.lower(): v for k, v in headers.items()}["x-total-count"])
+
+    # config plan on the n endpoints: the file as exported (no changes), then with one label changed
+    settings_file = data_dir / "settings.yaml"
+    export_s, exported = _cli(service.port, "config", "export", "-o", str(settings_file))
+    if exported.returncode != 0:
+        raise RuntimeError(f"config export exited {exported.returncode}: {exported.stderr[-500:]}")
+    edited_file = data_dir / "settings-edited.yaml"
+    text, edits = re.subn(r"^(\s+label: ).*$", r"\1bench line edited", settings_file.read_text(), count=1, flags=re.M)
+    if edits != 1:
+        raise RuntimeError(f"no label to edit in {settings_file}")
+    edited_file.write_text(text)
+    plans = {}
+    for name, path in (("unchanged", settings_file), ("one_label", edited_file)):
+        seconds, done = _cli(service.port, "config", "plan", str(path))
+        if done.returncode not in (0, 2):
+            raise RuntimeError(f"config plan exited {done.returncode}: {done.stderr[-500:]}")
+        plans[name] = {"s": round(seconds, 3), "exit": done.returncode, "summary": done.stdout.strip()[-200:]}
+    return {
+        "items": n,
+        "body_bytes": len(body),
+        "post_s": round(answered - sent, 3),
+        "status": status,
+        "position": answer.get("position"),
+        "answered_items": len(answer.get("endpoints") or []),
+        "stored": stored,
+        "stream_created": stream["created"],
+        "stream_complete": stream["complete"],
+        "stream_change_sets": stream["change_sets"],
+        "stream_other_messages": stream["other_messages"],
+        "sent_to_first_s": None if stream["first"] is None else round(stream["first"] - sent, 3),
+        "answered_to_first_s": None if stream["first"] is None else round(stream["first"] - answered, 3),
+        "answered_to_last_s": None if stream["last"] is None else round(stream["last"] - answered, 3),
+        "answered_to_last_stored_s": None
+        if stream["last_stored"] is None
+        else round(stream["last_stored"] - answered, 3),
+        "sent_to_first_stored_s": None if stream["first_stored"] is None else round(stream["first_stored"] - sent, 3),
+        "export_s": round(export_s, 3),
+        "plan": plans,
+    }
+
+
+def _signed(seconds: float) -> str:
+    return f"{round(seconds, 2) + 0.0:+.2f} s"  # + 0.0: no "-0.00"
+
+
+def scenario_changeset(config: Config) -> list[Row]:
+    """A change set of ``config.changeset_items`` creates in one ``POST /api/settings/changes`` on a fresh store of
+    each backend, NATS on: the wall time of the POST; when the last of its ``...created`` messages reached a plain
+    JetStream subscriber (an ordered consumer in a process of its own, started before the POST) after the answer;
+    and the wall time of ``telephony-settings config plan`` (a fresh process) on the exported settings, as exported
+    (exit 0) and with one label changed (exit 2)."""
+    rows: list[Row] = []
+    n = config.changeset_items
+    for backend, data_dir, database in _backends(config, "changeset"):
+        with infra.nats_server(config.work_dir) as nats:
+            service = infra.start_service(data_dir, database("events"), nats.url)
+            try:
+                wait_relay_caught_up(service.port, timeout=60)
+                raw = _changeset_once(config, service, nats.url, data_dir)
+            finally:
+                service.stop()
+        raw["backend"] = backend
+        stream_raw = {k: v for k, v in raw.items() if k.startswith(("stream_", "sent_to_", "answered_to_"))}
+        plan_raw = {"export_s": raw["export_s"], "plan": raw["plan"], "stored": raw["stored"]}
+        limit = 2.0 if backend == "SQLite" else 4.0
+        stored_ok = raw["stored"] == raw["answered_items"] == n
+        rows.append(
+            Row(
+                "changeset",
+                f"{n:,} creates in one POST, {backend}",
+                f"{raw['post_s']:.2f} s wall ({raw['body_bytes'] / 1e6:.1f} MB body), {raw['stored']:,} endpoints "
+                f"stored, position {raw['position']}",
+                "-",
+                None,
+                f"<= {limit:g} s",
+                raw["post_s"] <= limit and stored_ok,
+                raw,
+            )
+        )
+        last = raw["answered_to_last_s"]
+        missing = n - raw["stream_created"]
+        rows.append(
+            Row(
+                "changeset",
+                f"answer -> last of {n:,} messages at a stream subscriber, {backend}",
+                (f"{_signed(last)} after the answer" if last is not None else "none arrived")
+                + (
+                    f" (first {_signed(raw['answered_to_first_s'])}; the stream stored the last "
+                    f"{_signed(raw['answered_to_last_stored_s'])} after the answer)"
+                    if last is not None
+                    else ""
+                )
+                + (f", {missing:,} missing" if missing else ""),
+                "-",
+                None,
+                "<= 2 s, none missing",
+                last is not None and last <= 2.0 and missing == 0,
+                {**stream_raw, "post_s": raw["post_s"]},
+            )
+        )
+        plans = raw["plan"]
+        unchanged, one_label = plans["unchanged"], plans["one_label"]  # type: ignore[index]
+        rows.append(
+            Row(
+                "changeset",
+                f"config plan on {n:,} endpoints (fresh process), {backend}",
+                f"{one_label['s']:.2f} s wall with one label changed (exit {one_label['exit']}); "
+                f"{unchanged['s']:.2f} s as exported (exit {unchanged['exit']}); export {raw['export_s']:.2f} s",
+                "-",
+                None,
+                "<= 2 s",
+                max(one_label["s"], unchanged["s"]) <= 2.0 and one_label["exit"] == 2 and unchanged["exit"] == 0,
+                plan_raw,
             )
         )
     return rows
@@ -833,6 +1009,7 @@ SCENARIOS: dict[str, Callable[[Config], list[Row]]] = {
     "get": scenario_get,
     "post": scenario_post,
     "bulk": scenario_bulk,
+    "changeset": scenario_changeset,
     "propagation": scenario_propagation,
     "rebuild": scenario_rebuild,
     "coldstart": scenario_coldstart,

@@ -1,4 +1,4 @@
-"""The benchmark harness (``python -m bench``) still runs: its cheapest scenario, in a tiny configuration.
+"""The benchmark harness (``python -m bench``) still runs: its cheapest scenarios, in tiny configurations.
 
 No timing is asserted: the harness is for a person to run (see bench/RESULTS.md); this only proves it works.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.report import render_markdown, render_table
-from bench.scenarios import Config, scenario_rebuild
+from bench.scenarios import Config, scenario_changeset, scenario_rebuild
 
 
 def test_the_rebuild_scenario_runs_beside_its_baseline_and_renders(tmp_path: Path) -> None:
@@ -28,3 +28,19 @@ def test_the_rebuild_scenario_runs_beside_its_baseline_and_renders(tmp_path: Pat
         "machine": {"cores": 2, "memory_gb": 1, "cpu": "-", "python": "3", "load_average": (0, 0, 0)},
     }
     assert "| rebuild |" in render_markdown(rows, meta)
+
+
+def test_the_changeset_scenario_runs_against_the_real_service_and_renders(tmp_path: Path) -> None:
+    config = Config(work_dir=tmp_path, changeset_items=50)  # no pg_url: SQLite only
+    rows = scenario_changeset(config)
+    assert [row.scenario for row in rows] == ["changeset"] * 3
+    post, stream, plan = (row.raw for row in rows)
+    assert post["status"] == 200
+    assert post["stored"] == post["answered_items"] == 50
+    assert post["post_s"] > 0
+    assert stream["stream_created"] == 50
+    assert stream["stream_complete"] is True
+    assert len(stream["stream_change_sets"]) == 1  # every message marked with the one change set
+    assert plan["plan"]["unchanged"]["exit"] == 0
+    assert plan["plan"]["one_label"]["exit"] == 2
+    assert "config plan on 50 endpoints" in render_table(rows)
