@@ -6,6 +6,14 @@ resumes right after that message; if the stream is found empty or missing while 
 data), the whole history is published again and the KV bucket rebuilt. KV changes for an event are written before
 its stream message, and are idempotent, so a crash between the two repeats nothing wrongly. Every message carries
 ``Nats-Msg-Id = <aggregate id>:<version>``: a retried publish is dropped by JetStream as a duplicate.
+
+The events of one read of the log (up to ``BATCH_SIZE``) are delivered together, without a round trip each: the KV
+entries they change (each key's final value) are written concurrently, then their stream messages are sent one after
+another without waiting, and the acks awaited after. Each message carries ``Nats-Expected-Last-Sequence``, the
+sequence the stream had before it (the first) or the message id of the message before it (``Nats-Expected-Last-Msg-
+Id``, the others), so JetStream stores one only if every message before it is stored: after a failure (NATS away, a
+timeout, a message someone else put in the stream) the stream holds a prefix of the batch, never a message after a
+gap, and the relay sends the rest again after the last message it finds there.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from nats.errors import ConnectionClosedError, NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import KeyValueConfig, StorageType, StreamConfig
-from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
+from nats.js.errors import APIError, BucketNotFoundError, KeyNotFoundError, NoStreamResponseError, NotFoundError
 from nats.js.kv import KeyValue
 
 from events import wire
@@ -42,6 +50,8 @@ PUBLISH_TIMEOUT = 2.0  # an ack takes well under a millisecond; longer means NAT
 DUPLICATE_WINDOW = 120.0  # seconds
 LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over the relay
 COALESCE = 0.001  # seconds the relay waits after a wake-up before it reads the log
+EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
+EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
 CHECK_INTERVAL = 1.0  # seconds between checks of the lease and of the stream while publishing
 
 
@@ -91,15 +101,30 @@ async def ensure_bucket(js: JetStreamContext) -> tuple[KeyValue, bool]:
         return bucket, True
 
 
+FOREIGN_LOOKBACK = 100
+"""Messages without a position (not a relay's: someone else published on the stream's subjects) skipped at most,
+from the end of the stream, to find the last one a relay published."""
+
+
 async def published_position(js: JetStreamContext) -> tuple[int, int, str | None]:
-    """(store position of the last message in the stream, its stream sequence, its message id); (0, 0, None) when
-    the stream is empty."""
+    """(store position of the last message a relay published, the stream's last sequence, that message's id);
+    (0, last sequence, None) when the stream holds none."""
     info = await js.stream_info(wire.STREAM)
+    last_seq = info.state.last_seq
     if info.state.messages == 0:
         return 0, 0, None
-    message = await js.get_msg(wire.STREAM, seq=info.state.last_seq)
-    headers = message.headers or {}
-    return int(headers.get(wire.HEADER_POSITION, 0)), info.state.last_seq, headers.get(wire.HEADER_MSG_ID)
+    seq = last_seq
+    while seq >= max(info.state.first_seq, last_seq - FOREIGN_LOOKBACK):
+        try:
+            message = await js.get_msg(wire.STREAM, seq=seq)
+        except NotFoundError:  # a deleted message
+            seq -= 1
+            continue
+        headers = message.headers or {}
+        if wire.HEADER_POSITION in headers:
+            return int(headers[wire.HEADER_POSITION]), last_seq, headers.get(wire.HEADER_MSG_ID)
+        seq -= 1
+    return 0, last_seq, None
 
 
 class Relay:
@@ -229,17 +254,21 @@ class Relay:
         log.info("relay publishing from position %d", position)
         while not self._stopping:
             notifications = self._next_batch() if self._inline_reads else await asyncio.to_thread(self._next_batch)
+            pending: list[tuple[int, Publication]] = []
             for notification in notifications:
-                if self._stopping:
-                    return
                 if not self._decoder.reads(notification):  # internal (phone-number claims): nothing to publish
-                    view.position = self.position = notification.id
+                    view.position = notification.id
                     continue
                 event = self._decoder.to_domain_event(notification)
                 publication = advance(view, event, notification.id)
                 if publication is not None:
-                    await self._deliver(js, bucket, publication)
-                self.position = notification.id
+                    pending.append((notification.id, publication))
+            if self._stopping:
+                return
+            if pending:
+                await self._deliver(js, bucket, pending)
+            if notifications:
+                self.position = notifications[-1].id
             if len(notifications) == BATCH_SIZE:
                 continue  # more may be waiting
             # Caught up as of that read: anything committed since has woken us (``wake``), so ``_idle`` returns at
@@ -274,31 +303,65 @@ class Relay:
     def _next_batch(self) -> Sequence[Notification]:
         return next(batches(self._app.recorder, self.position, size=BATCH_SIZE), ())
 
-    async def _deliver(self, js: JetStreamContext, bucket: KeyValue, publication: Publication) -> None:
-        """KV first (idempotent), then the stream message; retried with the same msg id until acknowledged."""
+    async def _deliver(self, js: JetStreamContext, bucket: KeyValue, pending: list[tuple[int, Publication]]) -> None:
+        """KV first (idempotent), then the stream messages in order (see the module docstring); after a failure,
+        again from the stream's last message, until every message is acknowledged."""
         delay = 0.05
-        while True:
+        while pending:
             try:
-                for key, value in publication.kv_put.items():
-                    await bucket.put(key, value)
-                for key in publication.kv_delete:
-                    with contextlib.suppress(KeyNotFoundError):
-                        await bucket.delete(key)
-                ack = await js.publish(
-                    publication.subject, publication.body, headers=publication.headers, timeout=PUBLISH_TIMEOUT
-                )
+                await self._write_kv(bucket, [publication for _, publication in pending])
+                await self._publish_in_order(js, [publication for _, publication in pending])
+                return
             except (NoStreamResponseError, BucketNotFoundError, NotFoundError) as exc:
                 raise ResyncNeeded(f"stream or bucket missing ({type(exc).__name__})") from exc
-            except (TimeoutError, NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError) as exc:
+            except (TimeoutError, NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError, APIError) as exc:
                 log.info("publish pending (%s); retrying", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 await self._until_connected()
-                continue
-            if not ack.duplicate:
-                self.published += 1
-            self._last_seq = max(self._last_seq, ack.seq)
-            return
+                try:  # what the stream holds now: the batch's messages up to there need no second publish
+                    position, self._last_seq, _ = await published_position(js)
+                except (TimeoutError, NatsTimeoutError, NoRespondersError, ConnectionClosedError, OSError):
+                    continue
+                pending = [(at, publication) for at, publication in pending if at > position]
+
+    @staticmethod
+    async def _write_kv(bucket: KeyValue, publications: list[Publication]) -> None:
+        """Each key's value after the last of ``publications``, written concurrently (one key, one write)."""
+        final: dict[str, bytes | None] = {}
+        for publication in publications:
+            final.update(publication.kv_put)
+            final.update(dict.fromkeys(publication.kv_delete))
+        results = await asyncio.gather(
+            *(bucket.put(key, value) if value is not None else _delete(bucket, key) for key, value in final.items()),
+            return_exceptions=True,
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _publish_in_order(self, js: JetStreamContext, publications: list[Publication]) -> None:
+        """Send every message without waiting, each expecting the sequence of the one before, then take the acks."""
+        if not self._last_seq:  # an empty stream (its last sequence unknown, e.g. purged): learn it from the first
+            first, publications = publications[0], publications[1:]
+            ack = await js.publish(first.subject, first.body, headers=first.headers, timeout=PUBLISH_TIMEOUT)
+            self.published += not ack.duplicate
+            self._last_seq = ack.seq
+        acks = []
+        expectation = {EXPECTED_LAST_SEQUENCE: str(self._last_seq)}
+        for publication in publications:
+            headers = {**publication.headers, **expectation}
+            acks.append(await js.publish_async(publication.subject, publication.body, headers=headers))
+            expectation = {EXPECTED_LAST_MSG_ID: publication.headers[wire.HEADER_MSG_ID]}
+        try:
+            for future in acks:
+                ack = await asyncio.wait_for(future, PUBLISH_TIMEOUT)
+                if not ack.duplicate:
+                    self.published += 1
+                self._last_seq = max(self._last_seq, ack.seq)
+        finally:
+            for future in acks:
+                future.cancel()  # those not answered: their fate is read from the stream
 
     async def _until_connected(self) -> Client:
         """The connected client; returns early (raising ``ResyncNeeded``) when asked to stop."""
@@ -345,6 +408,11 @@ class Relay:
         for key in stale_keys - live:
             with contextlib.suppress(KeyNotFoundError):
                 await bucket.delete(key)
+
+
+async def _delete(bucket: KeyValue, key: str) -> None:
+    with contextlib.suppress(KeyNotFoundError):
+        await bucket.delete(key)
 
 
 async def _keys(bucket: KeyValue) -> list[str]:
