@@ -29,6 +29,8 @@ from service.http.endpoints import EndpointsController
 from service.http.errors import EXCEPTION_HANDLERS
 from service.http.health import HealthController
 from service.http.schemas import BEARER
+from service.http.sessions import Sessions
+from service.http.stream import StreamController
 from service.http.telephony import TelephonyController
 from service.publish.lease import lease_for
 from service.publish.nats_embedded import EmbeddedNatsServer
@@ -205,6 +207,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if new_admin_key is not None:
             announce_admin_key(new_admin_key, settings)
         app.state["key_ring"] = key_ring
+        app.state["sessions"] = Sessions.for_data_dir(settings.session_secret, settings.data_dir, key_ring)
         container = holder["container"] = app.state["container"] = await sync_to_thread(build_container, settings)
         # The rebuilt read model is long-lived: move it out of the collector's sight, so collections triggered by
         # request garbage do not walk every endpoint again and again (a p99 spike at 100k endpoints).
@@ -240,6 +243,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             TelephonyController,
             EndpointsController,
             ChangesController,
+            StreamController,
             AuditController,
             HealthController,
             metrics.MetricsController,

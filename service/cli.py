@@ -42,7 +42,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     from service.app import create_app
     from service.container import StoreKeyError, preflight
     from service.http.auth import KeyConfigurationError, parse_keys
-    from service.http.server import protocol
+    from service.http.server import Server, protocol
     from service.logs import configure_logging
 
     try:
@@ -57,13 +57,18 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = "PostgreSQL" if settings.effective_database_url.startswith("postgres") else settings.effective_database_url
     logging.getLogger("telephony_settings").info(
-        "telephony-settings on http://%s:%d (docs at /schema), store: %s", host, port, store
+        "telephony-settings on http://%s:%d (console at http://%s:%d/console, API docs at /schema), store: %s",
+        host,
+        port,
+        host,
+        port,
+        store,
     )
     # The request loop, the writer and the relay are threads: a thread whose I/O completed waits for the GIL up to
     # the switch interval (5 ms by default) while another runs Python code, and a write waits several times (each
     # database round trip). A shorter interval takes that convoy out of the write latency.
     sys.setswitchinterval(SWITCH_INTERVAL)
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -72,6 +77,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
+    Server(config).run()
 
 
 @main.group()

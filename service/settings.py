@@ -47,6 +47,8 @@ class Settings:
     dir; ``"off"``: publish nothing (tools, tests of the HTTP API alone)."""
     api_keys: str | None = None
     cipher_key: str | None = None
+    session_secret: str | None = None
+    """Signs the console's session cookies (``service.http.sessions``); ``None``: a random one in the data dir."""
     log_level: str = "INFO"
     log_format: str = "auto"
     """``json``, ``console`` or ``auto`` (console in a terminal, JSON otherwise)."""
@@ -57,6 +59,8 @@ class Settings:
     then 408 and the connection is closed. Slow-header clients cannot hold connections open."""
     body_timeout: float = 30.0
     """Seconds a request may take to send its body, from its first read; then 408 and the connection is closed."""
+    stream_heartbeat: float = 15.0
+    """Seconds of silence on the live stream (``GET /api/settings/stream``) before a keep-alive comment line."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -64,6 +68,7 @@ class Settings:
         poll_interval = _seconds(env, "TELEPHONY_POLL_INTERVAL", 1.0)
         header_timeout = _seconds(env, "TELEPHONY_HEADER_TIMEOUT", 10.0)
         body_timeout = _seconds(env, "TELEPHONY_BODY_TIMEOUT", 30.0)
+        stream_heartbeat = _seconds(env, "TELEPHONY_STREAM_HEARTBEAT", 15.0)
         log_level = (env.get("TELEPHONY_LOG_LEVEL") or "INFO").upper()
         if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             raise ConfigurationError("TELEPHONY_LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
@@ -76,11 +81,13 @@ class Settings:
             nats_url=env.get("TELEPHONY_NATS_URL") or None,
             api_keys=env.get("TELEPHONY_API_KEYS") or None,
             cipher_key=env.get("TELEPHONY_CIPHER_KEY") or None,
+            session_secret=env.get("TELEPHONY_SESSION_SECRET") or None,
             log_level=log_level,
             log_format=log_format,
             poll_interval=poll_interval,
             header_timeout=header_timeout,
             body_timeout=body_timeout,
+            stream_heartbeat=stream_heartbeat,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 

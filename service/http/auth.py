@@ -158,6 +158,9 @@ async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> No
     if needed is None:
         return
     header = connection.headers.get("authorization", "")
+    if not header and SESSION_COOKIE in connection.cookies:
+        _authorize_session(connection, needed)
+        return
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthorizedException(detail="an API key is required: Authorization: Bearer <key>", headers=CHALLENGE)
@@ -171,6 +174,28 @@ async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> No
     if not key.allows(needed):
         raise PermissionDeniedException(detail=f"this API key lacks the '{needed}' scope")
     connection.scope.setdefault("state", {})["actor"] = key.name
+
+
+SESSION_COOKIE = "ts_session"
+
+
+def _authorize_session(connection: ASGIConnection, needed: str) -> None:
+    """A console session (``service.http.sessions``) in place of a key: the same scopes, and for a change the
+    session's CSRF token in ``X-CSRF-Token``."""
+    sessions = connection.app.state["sessions"]
+    session = sessions.check(connection.cookies.get(SESSION_COOKIE))
+    if session is None:
+        raise NotAuthorizedException(
+            detail="the console session has ended: sign in again (or send Authorization: Bearer <key>)",
+            headers=CHALLENGE,
+        )
+    if connection.scope.get("method", "GET") not in ("GET", "HEAD") and not sessions.csrf_ok(
+        session, connection.headers.get("x-csrf-token")
+    ):
+        raise PermissionDeniedException(detail="a change through a console session needs its X-CSRF-Token")
+    if not session.allows(needed):
+        raise PermissionDeniedException(detail=f"this API key lacks the '{needed}' scope")
+    connection.scope.setdefault("state", {})["actor"] = session.name
 
 
 def guarded(app: ASGIApp) -> ASGIApp:

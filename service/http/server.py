@@ -14,7 +14,10 @@ import asyncio
 from functools import partial
 from typing import Any
 
+import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from service.http.stream import shutting_down
 
 TIMEOUT_BODY = b'{"detail":"the request headers did not arrive in time"}'
 TIMEOUT_RESPONSE = (
@@ -68,3 +71,12 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
 def protocol(header_timeout: float) -> Any:
     """The protocol class to give ``uvicorn.run(http=...)``."""
     return partial(HeaderDeadlineProtocol, header_timeout=header_timeout)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which also tells the live streams (``service.http.stream``) that it is stopping: uvicorn
+    waits for every open response before it stops, and a stream would never end by itself."""
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        shutting_down.set()
+        super().handle_exit(sig, frame)

@@ -63,8 +63,9 @@ def all_routes(view: SettingsView, position: int) -> dict[str, bytes]:
     }
 
 
-def advance(view: SettingsView, event: object, position: int) -> Publication | None:
-    """Fold ``event`` into ``view`` and return what to publish for it (``None`` for internal events)."""
+def advance(view: SettingsView, event: object, position: int, with_kv: bool = True) -> Publication | None:
+    """Fold ``event`` into ``view`` and return what to publish for it (``None`` for internal events); without
+    ``with_kv``, the message alone (a change of ``public_base_url`` then costs no route per endpoint)."""
     before = view.endpoints.by_id.get(event.originator_id) if isinstance(event, EndpointDeleted) else None
     evolve(view, event, position)
     if not isinstance(event, PUBLIC_EVENT_TYPES):
@@ -91,8 +92,8 @@ def advance(view: SettingsView, event: object, position: int) -> Publication | N
             provider=public_provider(view.provider.config),
             **common,
         )
-        kv_put = {wire.KV_PROVIDER_KEY: wire.encode(public_provider(view.provider.config))}
-        if "public_base_url" in event.changes:
+        kv_put = {wire.KV_PROVIDER_KEY: wire.encode(public_provider(view.provider.config))} if with_kv else {}
+        if with_kv and "public_base_url" in event.changes:
             kv_put.update(all_routes(view, position))
         return Publication(wire.PROVIDER_SUBJECT, headers, wire.encode(body), kv_put=kv_put)
     kv_put: dict[str, bytes] = {}

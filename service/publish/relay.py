@@ -35,11 +35,11 @@ from nats.js.kv import KeyValue
 
 from events import wire
 from projections import SettingsView
-from projections.settings import CONSUMED_EVENTS, evolve
+from projections.settings import CONSUMED_EVENTS
+from service.publish.feed import fold_until
 from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
-from service.read.read_model import gc_paused
 from service.write.application import SettingsApplication
 from service.write.log import LogDecoder, batches
 
@@ -239,7 +239,7 @@ class Relay:
                 position,
             )
             position = 0
-        view = await asyncio.to_thread(self._fold_until, position)
+        view = await asyncio.to_thread(fold_until, self._app, position, self._decoder)
         self.position = position
         stale_keys: set[str] | None = None
         if position == 0:
@@ -286,19 +286,6 @@ class Relay:
             and found[0].id == position
             and message_id == (f"{found[0].originator_id}:{found[0].originator_version}")
         )
-
-    def _fold_until(self, position: int) -> SettingsView:
-        with gc_paused():  # a bulk fold: see service.read.read_model.gc_paused
-            return self._fold_until_unpaused(position)
-
-    def _fold_until_unpaused(self, position: int) -> SettingsView:
-        view = SettingsView()
-        if position:
-            for batch in batches(self._app.recorder, stop=position):
-                for notification_id, event in self._decoder.decode(batch):
-                    evolve(view, event, notification_id)
-        view.position = position
-        return view
 
     def _next_batch(self) -> Sequence[Notification]:
         return next(batches(self._app.recorder, self.position, size=BATCH_SIZE), ())
