@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from service import metrics
 from service.audit.checkpoints import Checkpointer
+from service.console.pages import console_routes
 from service.container import Container, build_container
 from service.http import openapi
 from service.http.audit import AuditController
@@ -247,6 +248,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             HealthController,
             metrics.MetricsController,
+            *console_routes(),
         ],
         dependencies={
             "container": Provide(provide_container, sync_to_thread=False),

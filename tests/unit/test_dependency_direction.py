@@ -3,8 +3,8 @@
 Between the top-level packages: ``events`` <- ``projections`` <- ``service`` (a call router imports ``events`` and
 ``projections`` without the service). Inside ``service``, the parts follow the data: ``write`` imports no other part;
 ``read`` only ``write``; ``publish`` and ``audit`` only ``read`` and ``write``; ``http`` those four (the live stream
-takes its message bodies from ``publish``); nothing below the wiring imports ``http``; and only the wiring
-(``service/*.py``) imports the wiring.
+takes its message bodies from ``publish``); ``console`` (web pages over the API) ``http`` and below; nothing below the
+wiring imports ``http`` or ``console``; and only the wiring (``service/*.py``) imports the wiring.
 """
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ("write", "read", "publish", "audit", "http")
+PARTS = ("write", "read", "publish", "audit", "http", "console")
 ALLOWED: dict[str, set[str]] = {
     "write": set(),
     "read": {"write"},
     "publish": {"read", "write"},
     "audit": {"read", "write"},
     "http": {"write", "read", "publish", "audit", "wiring"},
+    "console": {"http", "audit", "read", "write"},
 }
 """What each part of ``service`` may import of the others (itself always); ``wiring``: ``service/*.py``."""
 
