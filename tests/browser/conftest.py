@@ -9,7 +9,9 @@ drives the system's Chromium (Debian's ``chromium``): ``TELEPHONY_TEST_CHROMIUM`
 ``chromium`` on the PATH. Without the ``playwright`` module or a Chromium every test here skips and says which one is
 missing; CI (``.ci/run``) installs both, so there they run.
 
-What each test gets: one browser per pytest process (session scope: under xdist each worker has its own), a fresh
+What each test gets: one browser per module run (module scope, not session: Playwright's sync API keeps an event loop
+running on the main thread while it is started, and every later test of the same process that calls
+``asyncio.run()``, as the NATS helpers do, would then fail; a module's end stops it), a fresh
 context (cookies, storage: a new person) per ``people()`` call, and a server of its own (``service_factory`` of the
 e2e tier) with two keys, ``admin`` (``*``) and ``viewer`` (``read``), NATS off. Every page fails its test on an
 uncaught script error or a Content-Security-Policy violation: either means part of the console does not work.
@@ -75,7 +77,7 @@ def chromium_executable() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     try:
         from playwright.sync_api import sync_playwright
@@ -85,9 +87,9 @@ def playwright_driver() -> Iterator[Playwright]:
         yield instance
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
-    """One headless Chromium for this pytest process (each xdist worker launches its own)."""
+    """One headless Chromium for this module's tests in this pytest process (each xdist worker launches its own)."""
     executable = chromium_executable()
     if executable is None:
         where = os.environ.get(CHROMIUM_VARIABLE) or "/usr/bin/chromium or chromium on the PATH"
