@@ -50,7 +50,8 @@ MAX_BODY_BYTES = 64 * 1024  # a settings document is a few hundred bytes; anythi
 
 
 async def _follow_store(container: Container, interval: float, stop: asyncio.Event, wake: asyncio.Event) -> None:
-    """Fold changes written by other processes (other replicas, CLI tools) into the read model.
+    """Fold changes written by other processes (other replicas, CLI tools) into the read model, and write a
+    read-model snapshot when enough has been folded since the last (``service.read.snapshots``).
 
     Woken by ``wake`` (a store notification, ``service.publish.notify``) or every ``interval`` seconds. Stopped through
     ``stop`` (which also sets ``wake``), never by cancellation: a cancelled task would leave its store query running
@@ -66,6 +67,8 @@ async def _follow_store(container: Container, interval: float, stop: asyncio.Eve
             container.store_head = await sync_to_thread(_refresh, container)
         except Exception as exc:  # the store may be briefly unreachable: keep serving, retry next tick
             log.warning("read model catch-up failed: %s", type(exc).__name__)
+        if container.snapshots is not None and container.snapshots.due(container.read_model):
+            await sync_to_thread(container.save_snapshot)  # in the background: the next start folds less
 
 
 @contextlib.asynccontextmanager
@@ -125,7 +128,7 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
     relay_loop = LoopThread("telephony-relay")
 
     async def start() -> tuple[NatsLink, Relay, asyncio.Task[None]]:
-        link = NatsLink(url)
+        link = NatsLink(settings.nats_connection(url), replicas=settings.nats_replicas)
         relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease, inline_reads=True)
         await link.start()
         return link, relay, asyncio.create_task(relay.run(), name="relay")

@@ -10,6 +10,7 @@ from service.audit.rekey import PublicIdsError, check_ids_keyed
 from service.publish.nats_link import NatsLink
 from service.publish.relay import Relay
 from service.read.read_model import ReadModel
+from service.read.snapshots import Snapshots, store_for
 from service.settings import Settings
 from service.write.application import SettingsApplication
 
@@ -25,9 +26,20 @@ class Container:
     relay: Relay | None = None
     store_head: int = 0
     """The store's newest position as last seen (by the read-model follower); for metrics and health."""
+    snapshots: Snapshots | None = None
 
     def close(self) -> None:
+        if self.snapshots is not None:
+            self.save_snapshot()  # the next start folds only what comes after this
         self.app.close()
+
+    def save_snapshot(self) -> None:
+        """Write a read-model snapshot now (a failure is logged: the next start folds the whole log)."""
+        assert self.snapshots is not None
+        try:
+            self.snapshots.save(self.read_model)
+        except Exception as exc:
+            log.warning("read-model snapshot not written (%s: %s)", type(exc).__name__, exc)
 
 
 class StoreKeyError(Exception):
@@ -66,14 +78,18 @@ def build_container(settings: Settings) -> Container:
     # What the writer stores is folded into the read model before the command is answered (read-your-writes without
     # reading it back): one fold per transaction, in the writer's thread.
     app.on_saved(read_model.fold_saved)
+    snapshots = Snapshots(app, store_for(app, settings.effective_database_url))
     try:
         check_store_readable(app, encrypted=settings.cipher_key is not None)
+        snapshots.restore(read_model)  # when a valid snapshot is there: only the log after it is folded
         read_model.catch_up()
     except BaseException:
         app.close()
         raise
     log.info("read model rebuilt at position %d", read_model.position)
-    return Container(settings=settings, app=app, read_model=read_model, store_head=read_model.position)
+    return Container(
+        settings=settings, app=app, read_model=read_model, store_head=read_model.position, snapshots=snapshots
+    )
 
 
 def preflight(settings: Settings) -> None:

@@ -64,6 +64,13 @@ class ReadModel:
     def position(self) -> int:
         return self._view.position
 
+    def start_from(self, view: SettingsView) -> None:
+        """Start from ``view`` (a snapshot's) instead of the empty view: only before the first catch-up."""
+        with self._catch_up_lock, self._view_lock:
+            if self._view.position:
+                raise RuntimeError("the read model has already folded events")
+            self._view = view
+
     @contextmanager
     def reading(self) -> Iterator[SettingsView]:
         """The view, stable for the duration of the ``with`` block (keep the block short)."""

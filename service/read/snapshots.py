@@ -1,0 +1,229 @@
+"""Read-model snapshots: a start that folds only the tail of the log, whatever the length of the history.
+
+The read model is the fold of the whole log. Folding it at every start costs time in proportion to the history (an
+event store only grows): a snapshot of the view, written in the background and at shutdown, lets the next start load
+it and fold only the events after it.
+
+A snapshot is never trusted blindly. It is a compact msgspec (MessagePack) record of the view (the endpoints in
+creation order, the provider settings) and of the store position it reflects, stored as::
+
+    MAGIC ‖ format version (1 byte) ‖ SHA-256 of the record (32 bytes) ‖ record
+
+and, when the store is encrypted (``TELEPHONY_CIPHER_KEY``), encrypted as a whole with the store's own cipher (a
+snapshot holds the same numbers, labels and secrets as the events). It is used only if its format is this one, its
+checksum holds, and the store still holds, at its position, the very event it was taken after (same aggregate and
+version): a snapshot of another store, of a store since restored from a backup, or of an older format is refused,
+with one log line saying why, and the start folds the whole log as before.
+
+Where: next to the SQLite store (``<database>.snapshot``), or in a table of the PostgreSQL database
+(``telephonysettings_snapshots``), so that every replica can start from the one the others write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import msgspec
+
+from projections import SettingsView
+from projections.endpoints import Endpoint
+from projections.provider import ProviderView
+from service.read.read_model import ReadModel
+
+log = logging.getLogger("telephony_settings.snapshots")
+
+MAGIC = b"TSRM"
+ENCRYPTED = b"TSRX"
+FORMAT = 1
+EVERY = 50_000
+"""Events folded since the last snapshot after which the service writes a new one (in the background)."""
+TABLE = "telephonysettings_snapshots"
+NAME = "read-model"
+
+
+class Snapshot(msgspec.Struct, array_like=True):
+    position: int
+    event_at: str
+    """``<aggregate id>:<version>`` of the stored event at ``position``: proves the snapshot belongs to this store."""
+    endpoints: list[Endpoint]
+    provider: ProviderView
+
+
+class SnapshotRejected(Exception):
+    """The snapshot cannot be used; the message says why (for the one log line)."""
+
+
+class SnapshotStore(Protocol):
+    def load(self) -> bytes | None: ...
+    def save(self, blob: bytes) -> None: ...
+
+
+class FileSnapshots:
+    """A file next to the SQLite store, replaced atomically (a crash leaves the old snapshot or the new one)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def save(self, blob: bytes) -> None:
+        temporary = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as file:
+            file.write(blob)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, self.path)
+
+
+class PostgresSnapshots:
+    """A row of a table in the store's database: every replica reads the newest one."""
+
+    def __init__(self, datastore: Any) -> None:
+        from psycopg.sql import SQL, Identifier
+
+        self._datastore = datastore
+        table = SQL("{}.{}").format(Identifier(datastore.schema), Identifier(TABLE))
+        self._create = SQL("CREATE TABLE IF NOT EXISTS {} (name text PRIMARY KEY, data bytea NOT NULL)").format(table)
+        self._select = SQL("SELECT data FROM {} WHERE name = %s").format(table)
+        self._upsert = SQL(
+            "INSERT INTO {} (name, data) VALUES (%s, %s) ON CONFLICT (name) DO UPDATE SET data = EXCLUDED.data"
+        ).format(table)
+
+    def load(self) -> bytes | None:
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(self._create)
+            cursor.execute(self._select, [NAME])
+            row = cursor.fetchone()
+        return bytes(row["data"]) if row else None
+
+    def save(self, blob: bytes) -> None:
+        with self._datastore.transaction(commit=True) as cursor:
+            cursor.execute(self._create)
+            cursor.execute(self._upsert, [NAME, blob])
+
+
+def store_for(app: Any, database_url: str) -> SnapshotStore:
+    if database_url.startswith("postgres"):
+        return PostgresSnapshots(app.recorder.datastore)
+    return FileSnapshots(Path(database_url[len("sqlite:///") :] + ".snapshot"))
+
+
+# -- taking and reading --------------------------------------------------------------------------------------------
+
+
+def _event_at(app: Any, position: int) -> str | None:
+    found = app.recorder.select_notifications(start=position, limit=1)
+    if not found or found[0].id != position:
+        return None
+    return f"{found[0].originator_id}:{found[0].originator_version}"
+
+
+def encode(app: Any, view: SettingsView, endpoints: list[Endpoint]) -> bytes | None:
+    """The stored form of ``view`` (``endpoints``: its endpoints, copied while it was stable); ``None`` when there
+    is nothing to snapshot (an empty store)."""
+    if not view.position:
+        return None
+    event_at = _event_at(app, view.position)
+    if event_at is None:
+        return None
+    record = msgspec.msgpack.encode(Snapshot(view.position, event_at, endpoints, view.provider))
+    blob = MAGIC + bytes([FORMAT]) + hashlib.sha256(record).digest() + record
+    cipher = getattr(app.mapper, "cipher", None)
+    return ENCRYPTED + cipher.encrypt(blob) if cipher is not None else blob
+
+
+def decode(app: Any, blob: bytes) -> Snapshot:
+    """The snapshot in ``blob`` if it may be used with this store; else ``SnapshotRejected`` saying why."""
+    cipher = getattr(app.mapper, "cipher", None)
+    if blob[: len(ENCRYPTED)] == ENCRYPTED:
+        if cipher is None:
+            raise SnapshotRejected("it is encrypted and the store is not")
+        try:
+            blob = cipher.decrypt(blob[len(ENCRYPTED) :])
+        except Exception:
+            raise SnapshotRejected("it does not decrypt with this store's key") from None
+    elif cipher is not None:
+        raise SnapshotRejected("it is not encrypted and the store is")
+    if blob[: len(MAGIC)] != MAGIC:
+        raise SnapshotRejected("it is not a read-model snapshot")
+    start = len(MAGIC) + 1 + 32
+    if len(blob) < start or blob[len(MAGIC)] != FORMAT:
+        raise SnapshotRejected(f"its format is not version {FORMAT}")
+    record = blob[start:]
+    if hashlib.sha256(record).digest() != blob[len(MAGIC) + 1 : start]:
+        raise SnapshotRejected("its checksum does not match (corrupt)")
+    try:
+        snapshot = msgspec.msgpack.decode(record, type=Snapshot)
+    except msgspec.DecodeError as exc:
+        raise SnapshotRejected(f"it does not decode ({exc})") from None
+    if _event_at(app, snapshot.position) != snapshot.event_at:
+        raise SnapshotRejected(
+            f"this store does not hold its event {snapshot.event_at} at position {snapshot.position} (another store, "
+            "or one restored from an older backup)"
+        )
+    return snapshot
+
+
+def view_of(snapshot: Snapshot) -> SettingsView:
+    view = SettingsView(provider=snapshot.provider, position=snapshot.position)
+    for endpoint in snapshot.endpoints:
+        view.endpoints.by_id[endpoint.id] = endpoint
+        view.endpoints.by_phone_number[endpoint.phone_number] = endpoint.id
+    return view
+
+
+class Snapshots:
+    """The read model's snapshots for one store: restore at start, write when due and at shutdown."""
+
+    def __init__(self, app: Any, store: SnapshotStore, every: int | None = None) -> None:
+        self._app = app
+        self._store = store
+        self._every = EVERY if every is None else every
+        self.saved_position = 0
+        """The position of the snapshot last written or loaded (0: none)."""
+
+    def restore(self, read_model: ReadModel) -> bool:
+        """Start ``read_model`` from the stored snapshot when it may be used (see the module docstring)."""
+        try:
+            blob = self._store.load()
+        except Exception as exc:
+            log.warning("read-model snapshot not read (%s): folding the whole log", type(exc).__name__)
+            return False
+        if blob is None:
+            return False
+        try:
+            snapshot = decode(self._app, blob)
+        except SnapshotRejected as exc:
+            log.warning("read-model snapshot not used: %s; folding the whole log", exc)
+            return False
+        read_model.start_from(view_of(snapshot))
+        self.saved_position = snapshot.position
+        log.info("read model starts from its snapshot at position %d", snapshot.position)
+        return True
+
+    def due(self, read_model: ReadModel) -> bool:
+        return read_model.position - self.saved_position >= self._every
+
+    def save(self, read_model: ReadModel) -> bool:
+        """Write a snapshot of ``read_model`` as it is now (the copy is taken under its lock, the rest outside)."""
+        with read_model.reading() as view:
+            endpoints = list(view.endpoints.by_id.values())
+            current = SettingsView(provider=view.provider, position=view.position)
+        if current.position <= self.saved_position:
+            return False
+        blob = encode(self._app, current, endpoints)
+        if blob is None:
+            return False
+        self._store.save(blob)
+        self.saved_position = current.position
+        log.info("read-model snapshot written at position %d (%d endpoints)", current.position, len(endpoints))
+        return True

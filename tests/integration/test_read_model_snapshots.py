@@ -1,0 +1,172 @@
+"""Read-model snapshots (``service.read.snapshots``) on a real SQLite file and a real PostgreSQL database: a start
+from a snapshot folds only the tail and ends where a full fold ends; a snapshot that is corrupt, of another store,
+of another format or of the other encryption is refused with one log line, and the start folds the whole log."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+from eventsourcing.cipher import AESCipher
+
+from service.container import Container, build_container
+from service.read import snapshots as snapshots_module
+from service.read.read_model import ReadModel
+from service.read.snapshots import FORMAT, MAGIC, store_for
+from service.settings import Settings
+from service.write.commands import Actor, NewEndpoint, PatchEndpoint, UpdateProvider
+from tests.clients import api_client
+from tests.nats_support import wait_until
+from tests.seed import TWILIO
+
+ACTOR = Actor("snapshot-test")
+
+
+def _write(container: Container, first: int, count: int) -> None:
+    app = container.app
+    for n in range(first, first + count):
+        endpoint_id, _ = app.create_endpoint(
+            NewEndpoint(phone_number=f"+1555123{n:04d}", provider="twilio", label=f"line {n}"), ACTOR
+        )
+        if n % 3 == 0:
+            app.update_endpoint(PatchEndpoint(endpoint_id, {"inbound_agent_name": f"agent-{n}"}), ACTOR)
+        if n % 5 == 0:
+            app.delete_endpoint(endpoint_id, ACTOR)
+
+
+def _state(read_model: ReadModel) -> tuple:
+    with read_model.reading() as view:
+        return (list(view.endpoints.by_id.values()), dict(view.endpoints.by_phone_number), view.provider, view.position)
+
+
+def _full_fold(container: Container) -> tuple:
+    fresh = ReadModel(container.app)
+    fresh.catch_up()
+    return _state(fresh)
+
+
+def _closed_without_snapshot(container: Container) -> None:
+    container.snapshots = None
+    container.close()
+
+
+def test_a_start_from_the_snapshot_folds_only_the_tail_and_ends_where_a_full_fold_ends(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    first = build_container(settings)
+    first.app.update_provider(UpdateProvider({**TWILIO}), ACTOR)
+    _write(first, 0, 30)
+    snapshot_position = first.read_model.position
+    first.close()  # writes the snapshot
+
+    second = build_container(settings)
+    assert second.snapshots is not None
+    assert second.snapshots.saved_position == snapshot_position
+    _write(second, 30, 20)  # the tail
+    second.app.update_provider(UpdateProvider({"twilio_max_concurrent": 7}), ACTOR)
+    _closed_without_snapshot(second)
+
+    with caplog.at_level(logging.INFO, logger="telephony_settings.snapshots"):
+        third = build_container(settings)
+    try:
+        assert f"read model starts from its snapshot at position {snapshot_position}" in caplog.text
+        assert third.read_model.position > snapshot_position
+        assert _state(third.read_model) == _full_fold(third)
+        with third.read_model.reading() as view:
+            assert view.provider.config.twilio_max_concurrent == 7
+            assert len(view.endpoints.by_id) == 50 - 10  # every fifth deleted
+    finally:
+        third.close()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [
+        (lambda blob: blob[:-3] + b"abc", "checksum does not match"),
+        (lambda blob: MAGIC + bytes([FORMAT + 1]) + blob[len(MAGIC) + 1 :], f"format is not version {FORMAT}"),
+        (lambda blob: b"nonsense", "not a read-model snapshot"),
+    ],
+    ids=["corrupt", "newer-format", "not-a-snapshot"],
+)
+def test_a_spoilt_snapshot_is_refused_with_its_reason_and_the_whole_log_is_folded(
+    settings: Settings, caplog: pytest.LogCaptureFixture, spoil, reason: str
+) -> None:
+    first = build_container(settings)
+    _write(first, 0, 12)
+    first.close()
+    reopened = build_container(settings)
+    store = store_for(reopened.app, settings.effective_database_url)
+    blob = store.load()
+    assert blob is not None
+    store.save(spoil(blob))
+    _closed_without_snapshot(reopened)
+
+    with caplog.at_level(logging.INFO, logger="telephony_settings.snapshots"):
+        third = build_container(settings)
+    try:
+        warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+        assert len(warnings) == 1
+        assert reason in warnings[0]
+        assert "folding the whole log" in warnings[0]
+        assert _state(third.read_model) == _full_fold(third)
+    finally:
+        third.close()
+
+
+def test_a_snapshot_of_another_store_is_refused(settings: Settings, tmp_path, caplog: pytest.LogCaptureFixture) -> None:
+    other_settings = replace(settings, data_dir=tmp_path / "other", database_url=None)
+    other = build_container(other_settings)
+    _write(other, 0, 8)
+    other.close()
+    foreign = store_for(other.app, other_settings.effective_database_url).load()
+    assert foreign is not None
+
+    mine = build_container(settings)
+    _write(mine, 100, 8)
+    store_for(mine.app, settings.effective_database_url).save(foreign)
+    _closed_without_snapshot(mine)
+
+    with caplog.at_level(logging.INFO, logger="telephony_settings.snapshots"):
+        again = build_container(settings)
+    try:
+        assert "this store does not hold its event" in caplog.text
+        assert _state(again.read_model) == _full_fold(again)
+        with again.read_model.reading() as view:
+            assert sorted(e.phone_number for e in view.endpoints.by_id.values())[0].startswith("+15551230")
+    finally:
+        again.close()
+
+
+def test_an_encrypted_stores_snapshot_is_encrypted_and_used(settings: Settings) -> None:
+    encrypted = replace(settings, cipher_key=AESCipher.create_key(32))
+    first = build_container(encrypted)
+    _write(first, 0, 6)
+    first.close()
+    reopened = build_container(encrypted)
+    try:
+        blob = store_for(reopened.app, encrypted.effective_database_url).load()
+        assert blob is not None
+        assert b"+1555123" not in blob  # no number in clear
+        assert reopened.snapshots is not None
+        assert reopened.snapshots.saved_position == reopened.read_model.position  # it was used
+    finally:
+        reopened.close()
+
+
+def test_the_running_service_writes_a_snapshot_in_the_background_once_enough_was_folded(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshots_module, "EVERY", 10)
+    with api_client(replace(settings, poll_interval=0.05)) as client:
+        for n in range(8):  # 16 events: a creation and its number's claim each
+            assert (
+                client.post(
+                    "/api/settings/endpoints", json={"phone_number": f"+1555123{n:04d}", "provider": "twilio"}
+                ).status_code
+                == 201
+            )
+        container = client.app.state["container"]
+        wait_until(lambda: container.snapshots.saved_position >= 10, what="a snapshot written in the background")
+        blob = store_for(container.app, settings.effective_database_url).load()
+        assert blob is not None
