@@ -129,7 +129,14 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
 
     async def start() -> tuple[NatsLink, Relay, asyncio.Task[None]]:
         link = NatsLink(settings.nats_connection(url), replicas=settings.nats_replicas)
-        relay = Relay(container.app, link, poll_interval=settings.poll_interval, lease=lease, inline_reads=True)
+        relay = Relay(
+            container.app,
+            link,
+            poll_interval=settings.poll_interval,
+            lease=lease,
+            inline_reads=True,
+            start_view=container.snapshots.view_at_most if container.snapshots is not None else None,
+        )
         await link.start()
         return link, relay, asyncio.create_task(relay.run(), name="relay")
 

@@ -75,8 +75,14 @@ class StreamController(Controller):
         start = _resume_position(last_event_id, after)
         if start is None:
             start = container.read_model.position
-        changes = await sync_to_thread(Changes, container.app, start)
+        changes = await sync_to_thread(_changes_from, container, start)
         return ServerSentEvent(_events(container, changes), retry_duration=RETRY_MS)
+
+
+def _changes_from(container: Container, position: int) -> Changes:
+    """The changes after ``position``, folded from the read-model snapshot when it is at or before it."""
+    snapshots = container.snapshots
+    return Changes(container.app, position, snapshots.view_at_most(position) if snapshots is not None else None)
 
 
 def _resume_position(last_event_id: str | None, after: int | None) -> int | None:

@@ -27,13 +27,16 @@ EVENT_NAMES = {
 """The name of each public event on the live stream (SSE ``event:``)."""
 
 
-def fold_until(app: Any, position: int, decoder: LogDecoder | None = None) -> SettingsView:
-    """The settings view as of store position ``position`` (0: empty), folded from the log."""
+def fold_until(
+    app: Any, position: int, decoder: LogDecoder | None = None, start: SettingsView | None = None
+) -> SettingsView:
+    """The settings view as of store position ``position`` (0: empty), folded from the log: from ``start`` (a view
+    at a lower position, e.g. a read-model snapshot's) when given, else from the beginning."""
     decoder = decoder or LogDecoder(app, CONSUMED_EVENTS)
-    view = SettingsView()
-    if position:
+    view = start if start is not None and start.position <= position else SettingsView()
+    if position > view.position:
         with gc_paused():  # a bulk fold: see service.read.read_model.gc_paused
-            for batch in batches(app.recorder, stop=position):
+            for batch in batches(app.recorder, view.position, stop=position):
                 for notification_id, event in decoder.decode(batch):
                     evolve(view, event, notification_id)
     view.position = position
@@ -43,10 +46,11 @@ def fold_until(app: Any, position: int, decoder: LogDecoder | None = None) -> Se
 class Changes:
     """Follows the log from a position: ``next_batch()`` returns the public changes stored since the last call."""
 
-    def __init__(self, app: Any, position: int) -> None:
+    def __init__(self, app: Any, position: int, start: SettingsView | None = None) -> None:
+        """From store position ``position``; ``start``: a view at or before it to fold from (a snapshot's)."""
         self._app = app
         self._decoder = LogDecoder(app, CONSUMED_EVENTS)
-        self.view = fold_until(app, position, self._decoder)
+        self.view = fold_until(app, position, self._decoder, start)
         self.position = position
 
     def next_batch(self) -> tuple[list[tuple[int, str, bytes]], bool]:

@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from eventsourcing.persistence import Notification
 from nats.aio.client import Client
@@ -41,7 +41,7 @@ from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
 from service.write.application import SettingsApplication
-from service.write.log import LogDecoder, batches
+from service.write.log import LogDecoder, batches, topics_of
 
 log = logging.getLogger("telephony_settings.relay")
 
@@ -52,6 +52,7 @@ LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over 
 COALESCE = 0.001  # seconds the relay waits after a wake-up before it reads the log
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
+MAX_POSITION = 2**63 - 1
 CHECK_INTERVAL = 1.0  # seconds between checks of the lease and of the stream while publishing
 
 
@@ -59,18 +60,53 @@ class ResyncNeeded(Exception):
     """The stream or bucket is gone or was reset: derive the position from the stream again."""
 
 
-def stream_config() -> StreamConfig:
+def stream_config(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=wire.STREAM,
         subjects=[wire.STREAM_SUBJECTS],
         duplicate_window=DUPLICATE_WINDOW,
         storage=StorageType.FILE,
+        num_replicas=replicas,
     )
 
 
-async def ensure_stream(js: JetStreamContext) -> bool:
-    """Create the stream, or bring an existing one to our subjects and duplicate window; True if created."""
-    wanted = stream_config()
+def _report(warnings: list[str] | None, message: str) -> None:
+    """Log a difference between what exists and what was asked, once per process (the relay ensures the stream again
+    after every resynchronisation), and keep it for ``/health/ready``."""
+    if warnings is not None and message in warnings:
+        return
+    log.warning("%s", message)
+    if warnings is not None:
+        warnings.append(message)
+
+
+def _compare(kind: str, name: str, config: StreamConfig, replicas: int, warnings: list[str] | None) -> None:
+    """Report (never change) the settings of an existing stream that only a recreation or an operator may change:
+    recreating it would lose the history that routers replay."""
+    found = config.num_replicas or 1
+    if found != replicas:
+        _report(
+            warnings,
+            f"NATS {kind} {name} exists with replicas={found}, TELEPHONY_NATS_REPLICAS asks for {replicas}: left as it "
+            f"is (the service never recreates it, which would lose its history); to change it, run "
+            f"`nats stream edit {name} --replicas {replicas}` (the cluster needs at least {replicas} JetStream "
+            f"servers), or set TELEPHONY_NATS_REPLICAS={found}",
+        )
+    if config.storage is not None and config.storage != StorageType.FILE:
+        _report(
+            warnings,
+            f"NATS {kind} {name} exists with storage={config.storage.value}, the service creates it with storage=file: "
+            f"its content is lost when the server restarts (then the relay publishes the whole history again); to "
+            f"change it, back it up and recreate it (`nats stream backup`, `nats stream rm`) while the service is "
+            f"stopped",
+        )
+
+
+async def ensure_stream(js: JetStreamContext, replicas: int = 1, warnings: list[str] | None = None) -> bool:
+    """Create the stream (with ``replicas``), or bring an existing one to our subjects and duplicate window (an
+    update in place); other differences (replicas, storage) are reported in ``warnings`` and the log, never
+    applied. True if created."""
+    wanted = stream_config(replicas)
     try:
         info = await js.stream_info(wire.STREAM)
     except NotFoundError:
@@ -82,23 +118,31 @@ async def ensure_stream(js: JetStreamContext) -> bool:
                 **{**info.config.as_dict(), "subjects": wanted.subjects, "duplicate_window": wanted.duplicate_window}
             )  # type: ignore[arg-type]
         )
+    _compare("stream", wire.STREAM, info.config, replicas, warnings)
     return False
 
 
-async def ensure_bucket(js: JetStreamContext) -> tuple[KeyValue, bool]:
-    """The routes bucket, and whether it had to be created."""
+async def ensure_bucket(
+    js: JetStreamContext, replicas: int = 1, warnings: list[str] | None = None
+) -> tuple[KeyValue, bool]:
+    """The routes bucket, and whether it had to be created (with ``replicas``); an existing bucket's other replica
+    count or storage is reported, never changed."""
     try:
-        return await js.key_value(wire.KV_BUCKET), False
+        bucket = await js.key_value(wire.KV_BUCKET)
     except BucketNotFoundError:
         bucket = await js.create_key_value(
             KeyValueConfig(
                 bucket=wire.KV_BUCKET,
                 history=1,
                 storage=StorageType.FILE,
+                replicas=replicas,
                 description="telephony-settings: current route per phone number, provider config",
             )
         )
         return bucket, True
+    status = await bucket.status()
+    _compare("KV bucket", f"KV_{wire.KV_BUCKET}", status.stream_info.config, replicas, warnings)
+    return bucket, False
 
 
 FOREIGN_LOOKBACK = 100
@@ -135,6 +179,7 @@ class Relay:
         poll_interval: float = 1.0,
         lease: RelayLease | None = None,
         inline_reads: bool = False,
+        start_view: Callable[[int], SettingsView | None] | None = None,
     ) -> None:
         self._app = app
         self._decoder = LogDecoder(app, CONSUMED_EVENTS)
@@ -155,6 +200,9 @@ class Relay:
         """Read the log in the loop's own thread: for a relay on a loop of its own (``service.app``), where a short
         blocking read holds up nothing else and a hop to a worker thread per commit is pure cost."""
         self._stopping = False
+        self._start_view = start_view
+        self._public_topics = topics_of(*CONSUMED_EVENTS)
+        """A view to fold from instead of the empty one (a read-model snapshot at or before a position), if any."""
 
     def stop(self) -> None:
         """Ask the relay to finish the publication in hand and return from ``run()``.
@@ -220,8 +268,8 @@ class Relay:
     async def _run_once(self) -> None:
         client = await self._until_connected()
         js = client.jetstream(timeout=PUBLISH_TIMEOUT)
-        stream_created = await ensure_stream(js)
-        bucket, bucket_created = await ensure_bucket(js)
+        stream_created = await ensure_stream(js, self._link.replicas, self._link.stream_warnings)
+        bucket, bucket_created = await ensure_bucket(js, self._link.replicas, self._link.stream_warnings)
         position, self._last_seq, last_id = await published_position(js)
         head = await asyncio.to_thread(self._app.recorder.max_notification_id) or 0
         if position > head:
@@ -239,7 +287,7 @@ class Relay:
                 position,
             )
             position = 0
-        view = await asyncio.to_thread(fold_until, self._app, position, self._decoder)
+        view, position = await asyncio.to_thread(self._view_at, position)
         self.position = position
         stale_keys: set[str] | None = None
         if position == 0:
@@ -286,6 +334,20 @@ class Relay:
             and found[0].id == position
             and message_id == (f"{found[0].originator_id}:{found[0].originator_version}")
         )
+
+    def _view_at(self, position: int) -> tuple[SettingsView, int]:
+        """The settings as of ``position`` and where to publish from: folded from a read-model snapshot when there
+        is one at or before ``position``, or after it with nothing to publish in between (then from there)."""
+        start = self._start_view(MAX_POSITION) if self._start_view is not None and position else None
+        if start is not None and start.position > position:
+            between = self._app.recorder.select_notifications(
+                start=position, stop=start.position, limit=1, topics=self._public_topics, inclusive_of_start=False
+            )
+            if between:
+                start = None  # the relay is behind the snapshot: those changes are still to publish
+            else:
+                position = start.position
+        return fold_until(self._app, position, self._decoder, start), position
 
     def _next_batch(self) -> Sequence[Notification]:
         return next(batches(self._app.recorder, self.position, size=BATCH_SIZE), ())

@@ -210,6 +210,18 @@ class Snapshots:
         log.info("read model starts from its snapshot at position %d", snapshot.position)
         return True
 
+    def view_at_most(self, position: int) -> SettingsView | None:
+        """A fresh view from the stored snapshot if it reflects ``position`` or less (for a reader that must start at
+        ``position``, such as the relay at its last published message); ``None`` otherwise or when unusable."""
+        try:
+            blob = self._store.load()
+            snapshot = decode(self._app, blob) if blob is not None else None
+        except Exception:  # refused or unreadable: the caller folds from the start, as without snapshots
+            return None
+        if snapshot is None or snapshot.position > position:
+            return None
+        return view_of(snapshot)
+
     def due(self, read_model: ReadModel) -> bool:
         return read_model.position - self.saved_position >= self._every
 

@@ -4,6 +4,7 @@ of another format or of the other encryption is refused with one log line, and t
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import replace
 
@@ -170,3 +171,36 @@ def test_the_running_service_writes_a_snapshot_in_the_background_once_enough_was
         wait_until(lambda: container.snapshots.saved_position >= 10, what="a snapshot written in the background")
         blob = store_for(container.app, settings.effective_database_url).load()
         assert blob is not None
+
+
+def test_after_a_restart_the_relay_starts_from_the_snapshot_and_publishes_the_full_state(
+    settings: Settings, nats_server, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.integration.test_nats_relay import TWILIO as TWILIO_WITH_URL
+    from tests.integration.test_nats_relay import published, running
+
+    with running(settings, nats_server) as client:
+        assert client.put("/api/settings/telephony", json=TWILIO_WITH_URL).status_code == 200
+        created = client.post(
+            "/api/settings/endpoints", json={"phone_number": "+15551230001", "provider": "twilio", "label": "before"}
+        ).json()
+        published(nats_server, 2)
+    calls: list[int] = []
+    original = snapshots_module.Snapshots.view_at_most
+
+    def spy(self, position: int):  # type: ignore[no-untyped-def]
+        view = original(self, position)
+        calls.append(view.position if view is not None else -1)
+        return view
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(snapshots_module.Snapshots, "view_at_most", spy)
+        with running(settings, nats_server) as client:
+            client.put(f"/api/settings/endpoints/{created['id']}", json={"inbound_agent_name": "after"})
+            messages = published(nats_server, 3)
+    assert calls
+    assert calls[0] > 0  # the relay started from the snapshot, not from an empty view
+    last = json.loads(messages[-1].data)
+    assert last["endpoint"]["label"] == "before"  # state folded before the restart, carried by the snapshot
+    assert last["endpoint"]["inbound_agent_name"] == "after"
+    assert last["endpoint"]["inbound_webhook_url"] == "https://voice.example.com/telephony/twilio/inbound/after"
