@@ -236,6 +236,7 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
     import msgspec
 
     from service.audit.history import iter_events
+    from service.audit.progress import store_progress
     from service.read.past import parse_time
     from service.write.errors import InvalidSettingsError
 
@@ -247,13 +248,17 @@ def audit_export(after: int, until: str | None, data_dir: Path | None) -> None:
     out = sys.stdout.buffer
     encoder = msgspec.json.Encoder()
     buffer = bytearray()
+    # Progress on stderr, never on stdout; none when the NDJSON itself goes to the terminal (a bar would garble it).
+    quiet = "off" if sys.stdout.isatty() else None
     try:
-        for event in iter_events(app, after=after, until=until_time):
-            encoder.encode_into(event, buffer, -1)
-            buffer.extend(b"\n")
-            if len(buffer) >= 64 * 1024:
-                out.write(buffer)
-                buffer.clear()
+        with store_progress(app, "exporting", sys.stderr, after=after, mode=quiet) as tick:
+            for event in iter_events(app, after=after, until=until_time):
+                encoder.encode_into(event, buffer, -1)
+                buffer.extend(b"\n")
+                if len(buffer) >= 64 * 1024:
+                    out.write(buffer)
+                    buffer.clear()
+                tick(event.position)
         out.write(buffer)
         out.flush()
     finally:
@@ -281,11 +286,13 @@ def _digest(_context: click.Context, _parameter: click.Parameter, value: str | N
 def audit_verify(anchor: str | None, data_dir: Path | None) -> None:
     """Check every event's hash chain and the checkpoints; exit 1 naming the first bad event."""
     from service.audit.checkpoints import Checkpoints
+    from service.audit.progress import store_progress
     from service.audit.verify import verify
 
     app = _open_store(data_dir)
     try:
-        report = verify(app, Checkpoints(app), anchor=anchor)
+        with store_progress(app, "verifying", sys.stderr) as tick:
+            report = verify(app, Checkpoints(app), anchor=anchor, progress=tick)
     finally:
         app.close()
     if report.problem is not None:
@@ -365,6 +372,7 @@ def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None
     With --url the live ones are a running service's (compared at its read-model position); without, the ones the
     service's own catch-up builds from the same store. Exits 1 when they differ.
     """
+    from service.audit.progress import store_progress
     from service.audit.rebuild import compare_with_catch_up, compare_with_service, replay
 
     app = _open_store(data_dir)
@@ -374,10 +382,13 @@ def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None
                 raise click.ClickException(
                     "--url needs an API key with the read scope (--api-key or TELEPHONY_API_KEY)"
                 )
-            result, differences = compare_with_service(app, url, api_key)
+            with store_progress(app, "replaying", sys.stderr) as tick:  # of the head now: the service's is near
+                result, differences = compare_with_service(app, url, api_key, progress=tick)
         else:
-            result = replay(app)
-            differences = compare_with_catch_up(app, result)
+            with store_progress(app, "replaying", sys.stderr) as tick:
+                result = replay(app, progress=tick)
+            with store_progress(app, "catching up", sys.stderr, stop=result.position) as tick:
+                differences = compare_with_catch_up(app, result, progress=tick)
     finally:
         app.close()
     click.echo(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,11 +21,13 @@ from projections import SettingsView
 from projections.settings import evolve
 from service.read.past import PastReadModel
 from service.read.queries import EndpointFilter, get_provider_settings, list_endpoints
-from service.read.read_model import ReadModel
+from service.read.read_model import ReadModel, gc_paused
 from service.write.application import SettingsApplication
-from service.write.log import LogDecoder, notifications
+from service.write.log import BATCH_SIZE, LogDecoder, batches
 
 LIVE_ATTEMPTS = 5
+CATCH_UP_STEP = 10 * BATCH_SIZE
+"""Positions the catch-up folds between two progress reports."""
 
 
 @dataclass
@@ -46,14 +49,19 @@ class Replay:
         return self.events / self.seconds if self.seconds > 0 else 0.0
 
 
-def replay(app: SettingsApplication, stop: int | None = None) -> Replay:
-    """Fold every stored event (up to position ``stop``) into a fresh view, timed."""
+def replay(app: SettingsApplication, stop: int | None = None, progress: Callable[[int], None] | None = None) -> Replay:
+    """Fold every stored event (up to position ``stop``) into a fresh view, timed; ``progress(position)`` after each
+    batch read."""
     result = Replay()
+    view = result.view
     to_domain_event = LogDecoder(app).to_domain_event
     started = time.perf_counter()
-    for notification in notifications(app.recorder, stop=stop):
-        evolve(result.view, to_domain_event(notification), notification.id)
-        result.events += 1
+    for batch in batches(app.recorder, stop=stop):
+        for notification in batch:
+            evolve(view, to_domain_event(notification), notification.id)
+            result.events += 1
+        if progress is not None:
+            progress(batch[-1].id)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -92,14 +100,26 @@ def differences(expected: dict[str, Any], live: dict[str, Any]) -> list[str]:
     return found
 
 
-def compare_with_catch_up(app: SettingsApplication, result: Replay) -> list[str]:
+def compare_with_catch_up(
+    app: SettingsApplication, result: Replay, progress: Callable[[int], None] | None = None
+) -> list[str]:
+    """Compare the replay with the read model the service's catch-up builds (``progress(position)`` as it goes)."""
     live = ReadModel(app)
-    live.catch_up(until=result.position)
+    if progress is None:
+        live.catch_up(until=result.position)
+    else:
+        # The same catch-up, in steps, to report between them; collections stay paused across the steps, as in one.
+        with gc_paused():
+            step = CATCH_UP_STEP
+            while live.position < result.position:
+                progress(live.catch_up(until=min(live.position + step, result.position)))
     with live.reading() as view:
         return differences(presented(result.view), presented(view))
 
 
-def compare_with_service(app: SettingsApplication, url: str, api_key: str) -> tuple[Replay, list[str]]:
+def compare_with_service(
+    app: SettingsApplication, url: str, api_key: str, progress: Callable[[int], None] | None = None
+) -> tuple[Replay, list[str]]:
     """Replay up to the service's read-model position and compare with what it serves at that position."""
     base = url.rstrip("/")
     for _ in range(LIVE_ATTEMPTS):
@@ -109,7 +129,7 @@ def compare_with_service(app: SettingsApplication, url: str, api_key: str) -> tu
             "endpoints": {item["id"]: item for item in _get(f"{base}/api/settings/endpoints", api_key)},
         }
         if _get(f"{base}/health/ready", None)["read_model_position"] == position:
-            result = replay(app, stop=position)
+            result = replay(app, stop=position, progress=progress)
             return result, differences(presented(result.view), live)
     raise RuntimeError("the service kept changing while it was read; try again when it is quieter")
 

@@ -11,7 +11,7 @@ read the checkpoints (which are stored like events).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -21,7 +21,7 @@ from events.checkpoints import CHECKPOINT_ID, AuditCheckpoint
 from service.audit.checkpoints import Checkpoints
 from service.write.application import SettingsApplication
 from service.write.chain import GENESIS, chain_hash_of, link, range_record, unseal
-from service.write.log import notifications
+from service.write.log import batches
 
 CHECKPOINT_PAGE = 100
 
@@ -152,8 +152,16 @@ class _Range:
         return None
 
 
-def verify(app: SettingsApplication, checkpoints: Checkpoints, anchor: str | None = None) -> Report:
-    """Check the whole store; the report names the first problem (by log order) if there is one."""
+def verify(
+    app: SettingsApplication,
+    checkpoints: Checkpoints,
+    anchor: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Check the whole store; the report names the first problem (by log order) if there is one.
+
+    ``progress(position)`` is called after each batch of the log is checked (``service.audit.progress``).
+    """
     report = Report()
     sealed = _Checkpoints(checkpoints)
     pending = iter(sealed)
@@ -173,14 +181,17 @@ def verify(app: SettingsApplication, checkpoints: Checkpoints, anchor: str | Non
             checkpoint = next(pending, None)
         return sealed.problem
 
-    for notification in notifications(app.recorder):
-        report.problem = close_passed(notification.id) or _check_event(notification, heads, report)
-        if report.problem is not None:
-            return report
-        chain_hash = chain_hash_of(notification)
-        heads[notification.originator_id] = (notification.originator_version, chain_hash)
-        current.add(notification.id, notification, chain_hash)
-        report.events += 1
+    for batch in batches(app.recorder):
+        for notification in batch:
+            report.problem = close_passed(notification.id) or _check_event(notification, heads, report)
+            if report.problem is not None:
+                return report
+            chain_hash = chain_hash_of(notification)
+            heads[notification.originator_id] = (notification.originator_version, chain_hash)
+            current.add(notification.id, notification, chain_hash)
+            report.events += 1
+        if progress is not None:
+            progress(batch[-1].id)
     report.problem = close_passed(None)
     if report.problem is not None:
         return report
