@@ -365,13 +365,22 @@ def migrate_keyed_ids(data_dir: Path | None) -> None:
     default=None,
     help="A key with the read scope, for --url [env TELEPHONY_API_KEY].",
 )
+@click.option(
+    "--verify-snapshot",
+    is_flag=True,
+    help="Instead: compare the read-model snapshot with a full fold of the log up to its position.",
+)
 @DATA_DIR_OPTION
-def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None:
+def rebuild(url: str | None, api_key: str | None, verify_snapshot: bool, data_dir: Path | None) -> None:
     """Replay the store into fresh read models and compare them with the live ones; report the replay rate.
 
     With --url the live ones are a running service's (compared at its read-model position); without, the ones the
-    service's own catch-up builds from the same store. Exits 1 when they differ.
+    service's own catch-up builds from the same store. With --verify-snapshot, the read-model snapshot the service
+    starts from is compared with a full fold of the log up to its position. Exits 1 when they differ.
     """
+    if verify_snapshot:
+        _verify_snapshot(data_dir)
+        return
     from service.audit.progress import store_progress
     from service.audit.rebuild import compare_with_catch_up, compare_with_service, replay
 
@@ -402,6 +411,31 @@ def rebuild(url: str | None, api_key: str | None, data_dir: Path | None) -> None
             click.echo(f"  {difference}", err=True)
         sys.exit(1)
     click.echo(f"no difference from {against}")
+
+
+def _verify_snapshot(data_dir: Path | None) -> None:
+    from service.audit.progress import store_progress
+    from service.read.snapshots import store_for, verify
+
+    app = _open_store(data_dir)
+    try:
+        store = store_for(app, Settings.from_env(data_dir=data_dir).effective_database_url)
+        with store_progress(app, "verifying the snapshot", sys.stderr) as tick:
+            snapshot, differences = verify(app, store, progress=tick)
+    finally:
+        app.close()
+    if snapshot is None:
+        click.echo(differences[0], err=True)
+        sys.exit(1)
+    if differences:
+        click.echo(f"the snapshot at position {snapshot.position} differs from a full fold of the log:", err=True)
+        for difference in differences:
+            click.echo(f"  {difference}", err=True)
+        sys.exit(1)
+    click.echo(
+        f"the snapshot at position {snapshot.position} matches a full fold of the log "
+        f"({len(snapshot.endpoints)} endpoints)"
+    )
 
 
 main.add_command(config)  # telephony-settings config export | plan | apply (service/config)

@@ -1,7 +1,8 @@
 """The changes as routers see them, read from the store's log: for a reader other than the relay (the live stream
 of ``GET /api/settings/stream``), with the very message bodies the relay publishes on NATS, and without NATS.
 
-``fold_until`` builds the settings as they were at a position (the relay starts from it too); ``changes`` then
+``service.read.read_model.fold_until`` builds the settings as they were at a position (the relay starts from it
+too); ``Changes`` then
 yields, from there on, ``(position, event name, JSON body)`` for each public event, in log order, as the log grows.
 """
 
@@ -12,9 +13,9 @@ from typing import Any
 
 from events import wire
 from projections import SettingsView
-from projections.settings import CONSUMED_EVENTS, evolve
+from projections.settings import CONSUMED_EVENTS
 from service.publish.publication import advance
-from service.read.read_model import gc_paused
+from service.read.read_model import fold_until
 from service.write.log import LogDecoder, batches
 
 BATCH_SIZE = 500
@@ -25,22 +26,6 @@ EVENT_NAMES = {
     "ProviderUpdated": "provider.updated",
 }
 """The name of each public event on the live stream (SSE ``event:``)."""
-
-
-def fold_until(
-    app: Any, position: int, decoder: LogDecoder | None = None, start: SettingsView | None = None
-) -> SettingsView:
-    """The settings view as of store position ``position`` (0: empty), folded from the log: from ``start`` (a view
-    at a lower position, e.g. a read-model snapshot's) when given, else from the beginning."""
-    decoder = decoder or LogDecoder(app, CONSUMED_EVENTS)
-    view = start if start is not None and start.position <= position else SettingsView()
-    if position > view.position:
-        with gc_paused():  # a bulk fold: see service.read.read_model.gc_paused
-            for batch in batches(app.recorder, view.position, stop=position):
-                for notification_id, event in decoder.decode(batch):
-                    evolve(view, event, notification_id)
-    view.position = position
-    return view
 
 
 class Changes:

@@ -36,10 +36,10 @@ from nats.js.kv import KeyValue
 from events import wire
 from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS
-from service.publish.feed import fold_until
 from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
+from service.read.read_model import fold_until
 from service.write.application import SettingsApplication
 from service.write.log import LogDecoder, batches, topics_of
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from eventsourcing.application import Application
@@ -48,6 +48,29 @@ def gc_paused() -> Iterator[None]:
             _gc_pausers -= 1
             if _gc_pausers == 0 and _gc_was_enabled:
                 gc.enable()
+
+
+def fold_until(
+    app: Application,
+    position: int,
+    decoder: LogDecoder | None = None,
+    start: SettingsView | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> SettingsView:
+    """The settings view as of store position ``position`` (0: empty), folded from the log: from ``start`` (a view
+    at a lower position, e.g. a read-model snapshot's) when given, else from the beginning. ``progress(position)``
+    is called after each batch."""
+    decoder = decoder or LogDecoder(app, CONSUMED_EVENTS)
+    view = start if start is not None and start.position <= position else SettingsView()
+    if position > view.position:
+        with gc_paused():  # a bulk fold: see gc_paused
+            for batch in batches(app.recorder, view.position, stop=position):
+                for notification_id, event in decoder.decode(batch):
+                    evolve(view, event, notification_id)
+                if progress is not None:
+                    progress(batch[-1].id)
+    view.position = position
+    return view
 
 
 class ReadModel:

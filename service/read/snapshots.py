@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,7 +33,7 @@ import msgspec
 from projections import SettingsView
 from projections.endpoints import Endpoint
 from projections.provider import ProviderView
-from service.read.read_model import ReadModel
+from service.read.read_model import ReadModel, fold_until
 
 log = logging.getLogger("telephony_settings.snapshots")
 
@@ -239,3 +240,33 @@ class Snapshots:
         self.saved_position = current.position
         log.info("read-model snapshot written at position %d (%d endpoints)", current.position, len(endpoints))
         return True
+
+
+def verify(
+    app: Any, store: SnapshotStore, progress: Callable[[int], None] | None = None
+) -> tuple[Snapshot | None, list[str]]:
+    """Compare the stored snapshot with a full fold of the log up to its position (``rebuild --verify-snapshot``):
+    ``(snapshot, differences)``, or ``(None, [why it cannot be used])``."""
+    blob = store.load()
+    if blob is None:
+        return None, ["there is no snapshot"]
+    try:
+        snapshot = decode(app, blob)
+    except SnapshotRejected as exc:
+        return None, [f"the snapshot would not be used: {exc}"]
+    folded = fold_until(app, snapshot.position, progress=progress)
+    differences = []
+    if folded.provider != snapshot.provider:
+        differences.append("the provider settings differ")
+    expected = list(folded.endpoints.by_id.values())
+    found = {endpoint.id: endpoint for endpoint in snapshot.endpoints}
+    for endpoint in expected:
+        if endpoint.id not in found:
+            differences.append(f"endpoint {endpoint.id} ({endpoint.phone_number}) is missing from the snapshot")
+        elif found[endpoint.id] != endpoint:
+            differences.append(f"endpoint {endpoint.id} ({endpoint.phone_number}) differs")
+    known = {endpoint.id for endpoint in expected}
+    differences.extend(f"endpoint {e.id} is in the snapshot only" for e in snapshot.endpoints if e.id not in known)
+    if not differences and [e.id for e in expected] != [e.id for e in snapshot.endpoints]:
+        differences.append("the endpoints are in another order (creation order)")
+    return snapshot, differences

@@ -204,3 +204,34 @@ def test_after_a_restart_the_relay_starts_from_the_snapshot_and_publishes_the_fu
     assert last["endpoint"]["label"] == "before"  # state folded before the restart, carried by the snapshot
     assert last["endpoint"]["inbound_agent_name"] == "after"
     assert last["endpoint"]["inbound_webhook_url"] == "https://voice.example.com/telephony/twilio/inbound/after"
+
+
+def test_rebuild_verify_snapshot_says_whether_the_snapshot_matches_a_full_fold(settings: Settings, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    first = build_container(settings)
+    _write(first, 0, 10)
+    first.close()
+    env = {"TELEPHONY_DATA_DIR": str(settings.data_dir), "TELEPHONY_PROGRESS": "off", "PATH": "/usr/bin:/bin"}
+    if settings.database_url:
+        env["TELEPHONY_DATABASE_URL"] = settings.database_url
+    command = [sys.executable, "-m", "service.cli", "rebuild", "--verify-snapshot"]
+
+    good = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert good.returncode == 0, good.stderr
+    assert "matches a full fold" in good.stdout
+
+    reopened = build_container(settings)
+    store = store_for(reopened.app, settings.effective_database_url)
+    blob = store.load()
+    assert blob is not None
+    snapshot = snapshots_module.decode(reopened.app, blob)
+    snapshot.endpoints.pop()  # a snapshot that lost an endpoint (and is otherwise valid: re-encoded)
+    view = snapshots_module.view_of(snapshot)
+    store.save(snapshots_module.encode(reopened.app, view, snapshot.endpoints))
+    _closed_without_snapshot(reopened)
+
+    bad = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 1
+    assert "is missing from the snapshot" in bad.stderr
