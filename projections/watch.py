@@ -7,7 +7,13 @@ deleted during an outage would otherwise linger.
 
 ``servers`` may be a function that says where the servers are now (e.g. reads the embedded server's URL file): while
 the connection is lost it is asked again, and a new answer replaces the connection. ``on_connection`` hears
-``"disconnected"`` and ``"connected"`` (after a loss), so a router can say that its view may be stale.
+``"disconnected"`` and ``"connected"`` (after a loss), so a router can say that its view may be stale, with the
+servers redacted (a password or token in the URL is shown as ``***``).
+
+It takes the service's own connection options (``projections.nats_connect``): several servers (a list, or one string
+comma-separated: a cluster), a credentials file (``creds``), a CA file (``ca``) and a client certificate
+(``cert``/``key``); a user/password or token in the URL. ``RouteWatcher.from_connection`` takes them as one
+``NatsConnection``.
 
     watcher = RouteWatcher("nats://127.0.0.1:4222")
     await watcher.start()                      # returns once the initial routes are loaded
@@ -20,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import nats
 from nats.aio.client import Client
@@ -27,6 +34,7 @@ from nats.js.errors import BucketNotFoundError
 from nats.js.kv import KV_DEL, KV_PURGE
 
 from events import wire
+from projections.nats_connect import NatsConnection, redact, secrets_of, telling_reason
 from projections.routing import RoutingTable
 
 log = logging.getLogger("telephony_settings.watch")
@@ -43,8 +51,16 @@ class RouteWatcher:
         servers: Servers | Callable[[], Servers],
         on_change: Change | None = None,
         on_connection: Callable[[str, Servers], None] | None = None,
+        *,
+        creds: str | Path | None = None,
+        ca: str | Path | None = None,
+        cert: str | Path | None = None,
+        key: str | Path | None = None,
     ) -> None:
         self.servers = servers
+        self.files = {"creds": creds, "ca": ca, "cert": cert, "key": key}
+        if not callable(servers):
+            NatsConnection.of(servers, **self.files)  # fail now on a missing file, not in the background
         self.table = RoutingTable()
         self.on_change = on_change
         self.on_connection = on_connection
@@ -56,6 +72,8 @@ class RouteWatcher:
         self._client: Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._restart = asyncio.Event()
+        self._attempt_error: Exception | None = None
+        self._reason: str | None = None
         self._stopping = False
 
     async def start(self, timeout: float = 30.0) -> RouteWatcher:
@@ -76,6 +94,23 @@ class RouteWatcher:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._client.close(), timeout=5)
 
+    @classmethod
+    def from_connection(
+        cls,
+        connection: NatsConnection,
+        on_change: Change | None = None,
+        on_connection: Callable[[str, Servers], None] | None = None,
+    ) -> RouteWatcher:
+        return cls(
+            list(connection.servers),
+            on_change,
+            on_connection,
+            creds=connection.creds,
+            ca=connection.ca,
+            cert=connection.cert,
+            key=connection.key,
+        )
+
     async def __aenter__(self) -> RouteWatcher:
         return await self.start()
 
@@ -93,11 +128,11 @@ class RouteWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("NATS not reachable (%s); retrying", type(exc).__name__)
+                self._note(servers, self._attempt_error or exc)  # the attempt's own error says more
                 await asyncio.sleep(0.5)
                 continue
             if self.snapshots and self.on_connection is not None:  # connected again, at a new address
-                self.on_connection("connected", servers)
+                self.on_connection("connected", redact(_as_list(servers)))
             await self._follow(self._client, servers)
             client, self._client = self._client, None
             with contextlib.suppress(Exception):
@@ -138,24 +173,36 @@ class RouteWatcher:
                 if now != servers:
                     return
 
+    def _note(self, servers: Servers, exc: BaseException) -> None:
+        """Log why NATS is not reachable when the reason is new (not at every retry); secrets never shown."""
+        urls = _as_list(servers)
+        reason = telling_reason(self._reason, exc, secrets_of(urls))
+        if reason != self._reason:
+            log.warning("NATS at %s not reachable: %s; retrying", redact(urls), reason)
+            self._reason = reason
+
     async def _connect(self, servers: Servers) -> Client:
         async def disconnected() -> None:
             if self.connected.is_set():
                 self.connected.clear()
                 if self.on_connection is not None:
-                    self.on_connection("disconnected", servers)
+                    self.on_connection("disconnected", redact(_as_list(servers)))
 
         async def reconnected() -> None:
             self.connected.set()
             if self.on_connection is not None:
-                self.on_connection("connected", servers)
+                self.on_connection("connected", redact(_as_list(servers)))
             self._restart.set()
 
-        async def quiet(_: Exception) -> None:
-            return None
+        async def quiet(exc: Exception) -> None:
+            self._attempt_error = exc
+            if not self.connected.is_set():  # say why at once (authorization, TLS), not after the attempt's timeout
+                self._note(servers, exc)
 
+        self._attempt_error = None
+        connection = NatsConnection.of(_as_list(servers), **self.files)
         client = await nats.connect(
-            servers,
+            **connection.connect_options(),  # type: ignore[arg-type]
             connect_timeout=2,
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
@@ -164,6 +211,7 @@ class RouteWatcher:
             error_cb=quiet,
         )
         self.connected.set()
+        self._reason = None
         return client
 
     async def _watch(self, client: Client) -> None:
@@ -203,3 +251,10 @@ class RouteWatcher:
                     self.on_change(wire.route_key(e164), route)
             if old.provider != snapshot.provider:
                 self.on_change(wire.KV_PROVIDER_KEY, snapshot.provider)
+
+
+def _as_list(servers: Servers) -> list[str]:
+    """One URL, several comma-separated, or a list: the list nats-py takes."""
+    if isinstance(servers, str):
+        return [part.strip() for part in servers.split(",") if part.strip()]
+    return list(servers)

@@ -10,9 +10,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+from projections.nats_connect import NatsConnection
+
 KNOWN_VARIABLES = (
     "TELEPHONY_DATABASE_URL",
     "TELEPHONY_NATS_URL",
+    "TELEPHONY_NATS_REPLICAS",
+    "TELEPHONY_NATS_CREDS",
+    "TELEPHONY_NATS_CA",
+    "TELEPHONY_NATS_CERT",
+    "TELEPHONY_NATS_KEY",
     "TELEPHONY_DATA_DIR",
     "TELEPHONY_API_KEYS",
     "TELEPHONY_CIPHER_KEY",
@@ -44,7 +51,18 @@ class Settings:
     """``sqlite:///path`` or ``postgresql://user:pass@host:port/db``; ``None``: SQLite in the data dir."""
     nats_url: str | None = None
     """``nats://host:port`` (several comma-separated for a cluster); ``None``: an embedded nats-server in the data
-    dir; ``"off"``: publish nothing (tools, tests of the HTTP API alone)."""
+    dir; ``"off"``: publish nothing (tools, tests of the HTTP API alone). A user and password (``nats://u:p@host``)
+    or a token (``nats://token@host``) may be in it: it is only ever shown redacted."""
+    nats_replicas: int = 1
+    """Replicas of the stream and the KV bucket when the service creates them (1..5; 3 on a three-node cluster).
+    An existing stream or bucket is never recreated: a different count is reported at start."""
+    nats_creds: Path | None = None
+    """A NATS credentials file (JWT and nkey seed)."""
+    nats_ca: Path | None = None
+    """A CA file that verifies the NATS servers' TLS certificates."""
+    nats_cert: Path | None = None
+    nats_key: Path | None = None
+    """A client certificate and its key, for NATS servers that verify clients."""
     api_keys: str | None = None
     cipher_key: str | None = None
     session_secret: str | None = None
@@ -75,10 +93,18 @@ class Settings:
         log_format = (env.get("TELEPHONY_LOG_FORMAT") or "auto").lower()
         if log_format not in ("json", "console", "auto"):
             raise ConfigurationError("TELEPHONY_LOG_FORMAT must be json, console or auto")
+        nats_files = {name: _existing_file(env, f"TELEPHONY_NATS_{name.upper()}") for name in NATS_FILES}
+        if (nats_files["cert"] is None) != (nats_files["key"] is None):
+            raise ConfigurationError("TELEPHONY_NATS_CERT and TELEPHONY_NATS_KEY go together: set both or neither")
         settings = cls(
             data_dir=Path(env.get("TELEPHONY_DATA_DIR") or "data"),
             database_url=env.get("TELEPHONY_DATABASE_URL") or None,
             nats_url=env.get("TELEPHONY_NATS_URL") or None,
+            nats_replicas=_replicas(env),
+            nats_creds=nats_files["creds"],
+            nats_ca=nats_files["ca"],
+            nats_cert=nats_files["cert"],
+            nats_key=nats_files["key"],
             api_keys=env.get("TELEPHONY_API_KEYS") or None,
             cipher_key=env.get("TELEPHONY_CIPHER_KEY") or None,
             session_secret=env.get("TELEPHONY_SESSION_SECRET") or None,
@@ -96,6 +122,24 @@ class Settings:
         if self.nats_url is None:
             return "embedded"
         return "off" if self.nats_url.strip().lower() in ("off", "none", "disabled") else "external"
+
+    def nats_connection(self, url: str | None = None) -> NatsConnection:
+        """How to reach NATS: ``url`` (the embedded server's) or ``TELEPHONY_NATS_URL``, with the credentials and TLS
+        files; shared by ``serve`` (``NatsLink``) and ``watch`` (``RouteWatcher``)."""
+        servers = url or self.nats_url
+        if not servers or (self.nats_mode == "off" and url is None):
+            raise ConfigurationError("NATS is off: no TELEPHONY_NATS_URL to connect to")
+        try:
+            return NatsConnection.of(
+                servers, creds=self.nats_creds, ca=self.nats_ca, cert=self.nats_cert, key=self.nats_key
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"TELEPHONY_NATS_*: {exc}") from None
+
+    @property
+    def nats_files(self) -> dict[str, Path | None]:
+        """The credentials and TLS files, as ``RouteWatcher`` takes them (``creds=, ca=, cert=, key=``)."""
+        return {"creds": self.nats_creds, "ca": self.nats_ca, "cert": self.nats_cert, "key": self.nats_key}
 
     @property
     def effective_database_url(self) -> str:
@@ -147,6 +191,34 @@ class Settings:
             env["CIPHER_TOPIC"] = "eventsourcing.cipher:AESCipher"
             env["CIPHER_KEY"] = self.cipher_key
         return env
+
+
+NATS_FILES = ("creds", "ca", "cert", "key")
+MAX_REPLICAS = 5  # JetStream's own limit
+
+
+def _replicas(env: Mapping[str, str]) -> int:
+    raw = (env.get("TELEPHONY_NATS_REPLICAS") or "1").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_REPLICAS:
+        raise ConfigurationError(
+            f"TELEPHONY_NATS_REPLICAS must be a whole number from 1 to {MAX_REPLICAS} (at most the number of NATS "
+            f"servers in the cluster), not {raw!r}"
+        )
+    return value
+
+
+def _existing_file(env: Mapping[str, str], name: str) -> Path | None:
+    value = env.get(name)
+    if not value:
+        return None
+    path = Path(value)
+    if not path.is_file():
+        raise ConfigurationError(f"{name}: no such file: {path}")
+    return path
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

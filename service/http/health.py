@@ -42,6 +42,15 @@ class HealthController(Controller):
             "read_model_lag": max(head - position, 0),
             "nats": "off" if container.nats is None else ("connected" if container.nats.is_connected else "down"),
         }
+        if container.nats is not None:
+            # Where (redacted: never a password or token), why not connected, and settings of the stream or bucket
+            # that differ from those asked (e.g. replicas): what an operator needs without reading the logs.
+            nats_details: dict[str, object] = {"servers": container.nats.url, "state": container.nats.state}
+            if container.nats.reason and not container.nats.is_connected:
+                nats_details["reason"] = container.nats.reason
+            if container.nats.stream_warnings:
+                nats_details["warnings"] = list(container.nats.stream_warnings)
+            body["nats_details"] = nats_details
         if container.relay is not None:
             body["relay"] = "active" if container.relay.active else "standby"
             if container.relay.active:

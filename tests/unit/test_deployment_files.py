@@ -182,6 +182,71 @@ def test_every_telephony_variable_given_to_the_service_is_one_it_reads(compose: 
     assert given <= set(KNOWN_VARIABLES), f"unknown to the service (a typo?): {sorted(given - set(KNOWN_VARIABLES))}"
 
 
+# -- compose.yaml, profile cluster: a three-node NATS cluster --------------------------------------------------
+
+CLUSTER_NODES = ("nats-1", "nats-2", "nats-3")
+CLUSTER_SERVICE = "telephony-settings-cluster"
+
+
+def in_profile(spec: dict[str, Any], profile: str) -> bool:
+    return profile in (spec.get("profiles") or [])
+
+
+def test_the_cluster_profile_runs_three_jetstream_nodes_routed_to_each_other(compose: dict[str, Any]) -> None:
+    names = set()
+    for name in CLUSTER_NODES:
+        node = service(compose, name)
+        assert in_profile(node, "cluster"), f"{name} would also start without --profile cluster"
+        command = words(node.get("command"))
+        assert {"-js", "--jetstream"} & set(command), f"{name}: JetStream is not enabled"
+        names.add(option_value(command, "-n", "--name", "--server_name"))
+        assert option_value(command, "--cluster_name"), f"{name}: no cluster name (each node would make up its own)"
+        assert option_value(command, "--cluster"), f"{name}: no cluster listen address"
+        routes = {urlsplit(route).hostname for route in (option_value(command, "--routes") or "").split(",")}
+        assert set(CLUSTER_NODES) <= routes, f"{name} routes to {routes}, not to every node"
+        store_dir = option_value(command, "-sd", "--store_dir")
+        assert store_dir, f"{name}: without -sd the store is in the container's own file system"
+        assert any(PurePosixPath(store_dir).is_relative_to(target) for target in named_volumes(node).values())
+        assert_healthcheck(node)
+    assert len(names) == len(CLUSTER_NODES), f"JetStream needs a distinct server name per node: {names}"
+    volumes = [tuple(named_volumes(service(compose, name))) for name in CLUSTER_NODES]
+    assert len(set(volumes)) == len(CLUSTER_NODES), f"the nodes share a volume: {volumes}"
+    clusters = {option_value(words(service(compose, name).get("command")), "--cluster_name") for name in CLUSTER_NODES}
+    assert len(clusters) == 1, clusters
+
+
+def test_the_cluster_profile_points_a_service_at_every_node_with_three_replicas(compose: dict[str, Any]) -> None:
+    spec = service(compose, CLUSTER_SERVICE)
+    assert in_profile(spec, "cluster")
+    env = environment(spec)
+    servers = [urlsplit(server.strip()) for server in env.get("TELEPHONY_NATS_URL", "").split(",")]
+    assert {url.hostname for url in servers} == set(CLUSTER_NODES), env.get("TELEPHONY_NATS_URL")
+    assert {url.port for url in servers} <= {None, 4222}
+    assert env.get("TELEPHONY_NATS_REPLICAS") == "3"
+    given = {name for name in env if name.startswith("TELEPHONY_")}
+    assert given <= set(KNOWN_VARIABLES), sorted(given - set(KNOWN_VARIABLES))
+    depends_on = spec.get("depends_on")
+    assert isinstance(depends_on, dict)
+    for node in CLUSTER_NODES:
+        assert depends_on.get(node, {}).get("condition") == "service_healthy", (node, depends_on)
+    # Its own store: two services on one store with different NATS would publish one history to two places.
+    assert "TELEPHONY_DATABASE_URL" not in env or env["TELEPHONY_DATABASE_URL"] != environment(
+        service(compose, SERVICE)
+    ).get("TELEPHONY_DATABASE_URL")
+    assert set(named_volumes(spec)).isdisjoint(named_volumes(service(compose, SERVICE)))
+    assert "8000" not in {str(port).split(":")[0] for port in spec.get("ports") or []}, "port 8000 is the other's"
+    assert_healthcheck(spec)
+
+
+def test_the_default_stack_starts_no_cluster(compose: dict[str, Any]) -> None:
+    """``docker compose up`` alone starts one NATS: the cluster is only for ``--profile cluster``."""
+    for name, spec in compose["services"].items():
+        if name in (*CLUSTER_NODES, CLUSTER_SERVICE):
+            assert in_profile(spec, "cluster"), name
+        else:
+            assert not spec.get("profiles"), name
+
+
 # -- Dockerfile -----------------------------------------------------------------------------------------------
 
 
