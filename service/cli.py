@@ -144,7 +144,7 @@ def watch(nats_url: str | None, data_dir: Path | None) -> None:
     else:
         servers = settings.nats_url
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_watch(servers))
+        asyncio.run(_watch(servers, settings.nats_files))
 
 
 def _url_file_reader(url_file: Path) -> Callable[[], str]:
@@ -160,11 +160,13 @@ def _url_file_reader(url_file: Path) -> Callable[[], str]:
     return current
 
 
-async def _watch(servers: str | Callable[[], str]) -> None:
+async def _watch(servers: str | Callable[[], str], files: dict[str, Path | None] | None = None) -> None:
+    """``files``: the credentials and TLS files (``Settings.nats_files``: TELEPHONY_NATS_CREDS/CA/CERT/KEY)."""
     import asyncio
 
     import msgspec
 
+    from projections.nats_connect import redact
     from projections.watch import RouteWatcher
 
     def show(key: str, value: object) -> None:
@@ -177,9 +179,9 @@ async def _watch(servers: str | Callable[[], str]) -> None:
         else:
             click.echo(f"# connected to {where} again: routes are current", err=True)
 
-    watcher = RouteWatcher(servers, on_change=show, on_connection=connection)
+    watcher = RouteWatcher(servers, on_change=show, on_connection=connection, **(files or {}))
     await watcher.start()
-    where = servers() if callable(servers) else servers
+    where = redact(servers() if callable(servers) else servers)  # never the password or token of the URL
     click.echo(f"# watching {len(watcher.table.routes)} routes on {where}; Ctrl-C to stop", err=True)
     try:
         await asyncio.Event().wait()
