@@ -8,7 +8,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from projections.nats_connect import NatsConnection
 
@@ -182,6 +182,7 @@ class Settings:
                 # Sized for the worker threads that run commands (anyio's default limiter: 40).
                 "POSTGRES_POOL_SIZE": "10",
                 "POSTGRES_MAX_OVERFLOW": "30",
+                **_libpq_options(parts.query),
             }
         else:
             raise ConfigurationError("TELEPHONY_DATABASE_URL must start with sqlite:/// or postgresql://")
@@ -240,3 +241,18 @@ def _check_cipher_key(key: str) -> None:
         raise ConfigurationError(
             "TELEPHONY_CIPHER_KEY must be 16, 24 or 32 bytes in base64 (make one with: telephony-settings keys cipher)"
         )
+
+
+def _libpq_options(query: str) -> dict[str, str]:
+    """The ``TELEPHONY_DATABASE_URL`` query parameters that libpq takes as it documents them (``?sslmode=verify-full&
+    sslrootcert=/path/ca.pem``, ``write.store.LIBPQ_OPTIONS``), for the store to give every pooled connection."""
+    from service.write.store import LIBPQ_OPTIONS
+
+    options = {}
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name not in LIBPQ_OPTIONS:
+            raise ConfigurationError(
+                f"TELEPHONY_DATABASE_URL: the parameter {name!r} is not supported; use {', '.join(LIBPQ_OPTIONS)}"
+            )
+        options[f"POSTGRES_LIBPQ_{name.upper()}"] = value
+    return options

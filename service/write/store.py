@@ -230,6 +230,10 @@ def _check_when_idle() -> Any:
     return check
 
 
+LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "application_name")
+"""libpq's options that ``TELEPHONY_DATABASE_URL`` may carry as query parameters (``Settings.store_env``)."""
+
+
 class PostgresStore(_ChainedEvents, PostgresFactory):
     aggregate_recorder_class = FailFastPostgresAggregateRecorder
     application_recorder_class = FailFastPostgresRecorder
@@ -239,6 +243,12 @@ class PostgresStore(_ChainedEvents, PostgresFactory):
         # psycopg_pool takes its check only in its constructor, which eventsourcing calls: set it on the pool
         # (tests/unit/test_store_pool.py fails if psycopg_pool renames the attribute).
         self.datastore.pool._check = _check_when_idle()
+        # libpq's own options from the URL (``Settings.store_env``: sslmode, sslrootcert, ...), which eventsourcing's
+        # settings do not carry: on every connection the pool opens (it opens none before its first use).
+        for name in LIBPQ_OPTIONS:
+            value = self.env.get(f"POSTGRES_LIBPQ_{name.upper()}")
+            if value:
+                self.datastore.pool.kwargs[name] = value
 
 
 # -- memory (tests) -----------------------------------------------------------------------------------------------
