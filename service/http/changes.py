@@ -276,7 +276,7 @@ class ChangesController(Controller):
     ) -> Response[ChangeSetAnswer]:
         actor, raw_body = provide_actor(request), await request.body()
         since = parse_settings_version(if_match)
-        change_set, errors, indexes = parse(raw_body, uuid4(), since or None, dry_run or False)
+        change_set, errors, indexes = parse(raw_body, uuid4(), None if since is False else since, dry_run or False)
         if errors:
             # Decide the valid items too (storing nothing), so that the answer names every problem at once.
             try:

@@ -223,6 +223,16 @@ def test_if_match_on_the_settings_version_refuses_a_change_set_after_any_change(
         assert_error(client.post(CHANGES, json=body, headers={"If-Match": 'W/"1"'}), 412)
 
 
+def test_if_match_on_an_empty_stores_version_zero_is_checked_too(settings: Settings) -> None:
+    with api_client(settings) as client:
+        version = client.get(ENDPOINTS).headers[VERSION]
+        assert version == "0"
+        configure(client, TWILIO)  # a change after the plan
+        body = {"endpoints": [{"op": "create", "phone_number": "+15551230002", "provider": "twilio"}]}
+        assert_error(client.post(CHANGES, json=body, headers={"If-Match": '"0"'}), 412)
+        assert client.get(ENDPOINTS).json() == []
+
+
 def test_if_match_holds_when_only_an_unrelated_bookkeeping_event_was_stored(settings: Settings) -> None:
     """An Idempotency-Key record is not a setting: a change set planned before it still applies."""
     with api_client(settings) as client:
