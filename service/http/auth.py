@@ -177,6 +177,7 @@ async def authorize(connection: ASGIConnection, handler: BaseRouteHandler) -> No
 
 
 SESSION_COOKIE = "ts_session"
+CSRF_HEADER = "x-csrf-token"
 
 
 def _authorize_session(connection: ASGIConnection, needed: str) -> None:
@@ -190,7 +191,7 @@ def _authorize_session(connection: ASGIConnection, needed: str) -> None:
             headers=CHALLENGE,
         )
     if connection.scope.get("method", "GET") not in ("GET", "HEAD") and not sessions.csrf_ok(
-        session, connection.headers.get("x-csrf-token")
+        session, connection.headers.get(CSRF_HEADER)
     ):
         raise PermissionDeniedException(detail="a change through a console session needs its X-CSRF-Token")
     if not session.allows(needed):

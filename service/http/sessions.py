@@ -33,7 +33,6 @@ import msgspec
 from service.http.auth import SESSION_COOKIE, ApiKey, KeyRing
 
 COOKIE = SESSION_COOKIE
-CSRF_HEADER = "x-csrf-token"
 SECRET_FILE = "session-secret"  # noqa: S105 (a file name)
 SESSION_HOURS = 8
 _DIGEST_PREFIX = 8  # bytes of the key's digest the cookie carries: enough to tell a rotated key, useless to guess it
