@@ -1,5 +1,6 @@
 """Secured links to NATS (issue 17, part 3): TLS with a CA file and client certificates, a user/password and a token
-in the URL, against a local nats-server configured with them (certificates made here by ``trustme``).
+in the URL, and a credentials file (a user's JWT and nkey seed) against a server in operator mode, each against a
+local nats-server configured with them (certificates made here by ``trustme``, JWTs by ``tests.nats_jwt``).
 
 A wrong password or an untrusted certificate is a clear error at start (a log line naming it) and in
 ``/health/ready`` (NATS state with the reason), not a hang; the password or token never appears in a log line or
@@ -26,6 +27,7 @@ from projections.watch import RouteWatcher
 from service.settings import Settings
 from tests.clients import api_client
 from tests.nats_cluster import ConfiguredNatsServer
+from tests.nats_jwt import Operator
 from tests.nats_support import wait_until
 
 PASSWORD = "pw-Zq8vX3-never-shown"
@@ -89,6 +91,30 @@ def token_server(tmp_path: Path) -> Iterator[ConfiguredNatsServer]:
         yield server
 
 
+@dataclass
+class OperatorMode:
+    server: ConfiguredNatsServer
+    creds: Path
+    """A user of the server's account: its JWT and nkey seed, as ``nsc generate creds`` writes them."""
+    seed: str
+    foreign_creds: Path
+    """A user of an account that another operator signed: the server must refuse it."""
+
+
+@pytest.fixture
+def operator_mode(tmp_path: Path) -> Iterator[OperatorMode]:
+    operator = Operator()
+    user = operator.account("TELEPHONY").user("telephony-settings")
+    stranger = Operator().account("ELSEWHERE").user("intruder")
+    with ConfiguredNatsServer(tmp_path / "operator", operator.server_settings()) as server:
+        yield OperatorMode(
+            server,
+            user.creds_file(tmp_path / "telephony.creds"),
+            user.key.seed,
+            stranger.creds_file(tmp_path / "intruder.creds"),
+        )
+
+
 def everything_shown(caplog: pytest.LogCaptureFixture, *bodies: object) -> str:
     """Every log line (with tracebacks) and every health body: where a secret must never be."""
     lines = [record.getMessage() for record in caplog.records]
@@ -150,6 +176,57 @@ def test_a_token_in_the_url_works_and_is_never_shown(
         health = client.get("/health/ready").json()
     assert health["nats_details"]["servers"] == f"nats://***@127.0.0.1:{token_server.port}"
     assert TOKEN not in everything_shown(caplog, health)
+
+
+def test_a_credentials_file_in_operator_mode_publishes_and_its_seed_is_never_shown(
+    tmp_path: Path, operator_mode: OperatorMode, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = operator_mode.server.url
+    settings = Settings(data_dir=tmp_path / "service", nats_url=url, nats_creds=operator_mode.creds, poll_interval=0.2)
+    caplog.set_level(logging.DEBUG)
+    with api_client(settings) as client:
+        created = client.post(
+            "/api/settings/endpoints",
+            json={"phone_number": "+15551230004", "provider": "twilio", "inbound_agent_name": "sales"},
+        )
+        assert created.status_code == 201
+        wait_until(
+            lambda: asyncio.run(stream_count(settings.nats_connection())) == 1,
+            timeout=20,
+            what="the change published with the credentials file",
+        )
+        health = client.get("/health/ready").json()
+        assert health["nats"] == "connected"
+
+        async def route_seen() -> str | None:
+            async with RouteWatcher(url, creds=operator_mode.creds) as watcher:  # a router with the same file
+                route = watcher.table.lookup("+15551230004")
+                return route.inbound_agent_name if route else None
+
+        assert asyncio.run(route_seen()) == "sales"
+    shown = everything_shown(caplog, health)
+    assert operator_mode.seed not in shown
+    assert operator_mode.creds.read_text().split("\n")[1] not in shown  # nor the user's JWT
+
+
+def test_a_user_another_operator_signed_is_refused_with_a_clear_reason(
+    tmp_path: Path, operator_mode: OperatorMode, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        data_dir=tmp_path / "service",
+        nats_url=operator_mode.server.url,
+        nats_creds=operator_mode.foreign_creds,
+        poll_interval=0.2,
+    )
+    started = time.monotonic()
+    with api_client(settings) as client:
+        assert time.monotonic() - started < 10, "the start waited for NATS"
+
+        def reason() -> str | None:
+            return client.get("/health/ready").json()["nats_details"].get("reason")
+
+        found = wait_until(reason, timeout=15, what="the reason in /health/ready")
+    assert "authorization violation" in str(found)
 
 
 @pytest.mark.parametrize("mistake", ["wrong password", "untrusted certificate", "no client certificate"])
