@@ -17,6 +17,8 @@ from pathlib import Path
 import httpx
 
 from tests.e2e.conftest import ServiceProcess, service_environment
+from tests.nats_cluster import ConfiguredNatsServer
+from tests.nats_pki import Pki
 
 
 def watch_command() -> list[str]:
@@ -146,13 +148,56 @@ def test_watch_finds_the_embedded_server_at_a_new_address_when_its_port_was_take
         watcher.wait(timeout=10)
 
 
-def start_watch(data_dir: Path) -> tuple[subprocess.Popen[bytes], queue.Queue[str], queue.Queue[str]]:
-    """``telephony-settings watch`` on ``data_dir``: the process, and the lines of its stdout and of its stderr."""
+def test_serve_and_watch_reach_a_nats_server_over_tls_with_a_password_and_never_print_it(
+    tmp_path: Path, service_factory
+) -> None:
+    """The real processes, configured only by the environment an operator would set: TLS with a CA file and a
+    client certificate, a user and password in the URL."""
+    password = "pw-e2e-Hq2w9-never-printed"
+    pki = Pki.make(tmp_path / "pki")
+    with ConfiguredNatsServer(tmp_path / "tls-nats", pki.server_settings("router", password)) as nats_server:
+        secured = {
+            "TELEPHONY_NATS_URL": f"tls://router:{password}@127.0.0.1:{nats_server.port}",
+            "TELEPHONY_NATS_CA": str(pki.ca),
+            "TELEPHONY_NATS_CERT": str(pki.cert),
+            "TELEPHONY_NATS_KEY": str(pki.key),
+        }
+        service = service_factory(env=secured)
+        assert service.http is not None
+        watcher, lines, notes = start_watch(None, env=secured)
+        try:
+            watching = next_note(notes, "# watching")
+            assert f"tls://router:***@127.0.0.1:{nats_server.port}" in watching
+            service.http.post(
+                "/api/settings/endpoints",
+                json={"phone_number": "+15552220021", "provider": "twilio", "inbound_agent_name": "secured"},
+            ).raise_for_status()
+            change = next_change(lines, "routes.15552220021")
+            assert change["value"]["inbound_agent_name"] == "secured"
+            health = service.http.get("/health/ready").json()
+            assert health["nats"] == "connected"
+        finally:
+            os.killpg(watcher.pid, signal.SIGTERM)
+            watcher.wait(timeout=10)
+        watcher_said = [watching]
+        while not notes.empty():
+            watcher_said.append(notes.get())
+        service.stop()
+        printed = "\n".join([service.output(), *watcher_said, json.dumps(health)])
+        assert "connected to NATS at tls://router:***@" in printed
+        assert password not in printed
+
+
+def start_watch(
+    data_dir: Path | None, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], queue.Queue[str], queue.Queue[str]]:
+    """``telephony-settings watch`` on ``data_dir`` (or configured by ``env`` alone): the process, and the lines of
+    its stdout and of its stderr."""
     watcher = subprocess.Popen(
-        [*watch_command(), "--data-dir", str(data_dir)],
+        [*watch_command(), *(["--data-dir", str(data_dir)] if data_dir else [])],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=service_environment(),
+        env=service_environment(extra=env),
         start_new_session=True,
     )
     lines: queue.Queue[str] = queue.Queue()

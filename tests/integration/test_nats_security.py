@@ -19,7 +19,6 @@ from pathlib import Path
 
 import nats
 import pytest
-import trustme
 
 from events import wire
 from projections.nats_connect import NatsConnection, redact
@@ -28,60 +27,21 @@ from service.settings import Settings
 from tests.clients import api_client
 from tests.nats_cluster import ConfiguredNatsServer
 from tests.nats_jwt import Operator
+from tests.nats_pki import Pki
 from tests.nats_support import wait_until
 
 PASSWORD = "pw-Zq8vX3-never-shown"
 TOKEN = "tok-Jm4sR7-never-shown"
 
 
-@dataclass
-class Pki:
-    ca: Path
-    cert: Path
-    key: Path
-    other_ca: Path
-    """A CA that did not sign the server's certificate: trusting only it must fail verification."""
-    server_cert: Path
-    server_key: Path
-
-
 @pytest.fixture
 def pki(tmp_path: Path) -> Pki:
-    folder = tmp_path / "pki"
-    folder.mkdir()
-    ca, other = trustme.CA(), trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("telephony-settings.example.com")
-    paths = Pki(
-        ca=folder / "ca.pem",
-        cert=folder / "client.pem",
-        key=folder / "client.key",
-        other_ca=folder / "other-ca.pem",
-        server_cert=folder / "server.pem",
-        server_key=folder / "server.key",
-    )
-    ca.cert_pem.write_to_path(str(paths.ca))
-    other.cert_pem.write_to_path(str(paths.other_ca))
-    server.cert_chain_pems[0].write_to_path(str(paths.server_cert))
-    server.private_key_pem.write_to_path(str(paths.server_key))
-    client.cert_chain_pems[0].write_to_path(str(paths.cert))
-    client.private_key_pem.write_to_path(str(paths.key))
-    return paths
+    return Pki.make(tmp_path / "pki")
 
 
 @pytest.fixture
 def tls_server(tmp_path: Path, pki: Pki) -> Iterator[ConfiguredNatsServer]:
-    """TLS that verifies clients' certificates, and a user with a password."""
-    settings = f"""tls {{
-  cert_file: "{pki.server_cert}"
-  key_file: "{pki.server_key}"
-  ca_file: "{pki.ca}"
-  verify: true
-  timeout: 2
-}}
-authorization {{ user: telephony, password: "{PASSWORD}" }}
-"""
-    with ConfiguredNatsServer(tmp_path / "tls", settings) as server:
+    with ConfiguredNatsServer(tmp_path / "tls", pki.server_settings("telephony", PASSWORD)) as server:
         yield server
 
 
