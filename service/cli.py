@@ -44,6 +44,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     from service.http.auth import KeyConfigurationError, parse_keys
     from service.http.server import Server, protocol
     from service.logs import configure_logging
+    from service.write.application import StoreUnavailableError
 
     try:
         settings = Settings.from_env(data_dir=data_dir)
@@ -51,7 +52,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
         if settings.api_keys:
             parse_keys(settings.api_keys)
         preflight(settings)
-    except (ConfigurationError, KeyConfigurationError, StoreKeyError) as exc:
+    except (ConfigurationError, KeyConfigurationError, StoreKeyError, StoreUnavailableError) as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_level, settings.log_format)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -200,12 +201,12 @@ DATA_DIR_OPTION = click.option(
 def _open_store(data_dir: Path | None, public_ids_allowed: bool = False):  # type: ignore[no-untyped-def]
     """The configured event store (as ``serve`` would open it), checked readable with the configured key."""
     from service.container import StoreKeyError, check_store_readable
-    from service.write.application import SettingsApplication
+    from service.write.application import SettingsApplication, StoreUnavailableError
 
     try:
         settings = Settings.from_env(data_dir=data_dir)
         app = SettingsApplication(settings.store_env())
-    except ConfigurationError as exc:
+    except (ConfigurationError, StoreUnavailableError) as exc:
         raise click.ClickException(str(exc)) from None
     try:
         check_store_readable(app, encrypted=settings.cipher_key is not None, public_ids_allowed=public_ids_allowed)

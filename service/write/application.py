@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import OperationalError
 from eventsourcing.utils import Environment
 
 from events import SETTINGS_ID
@@ -33,6 +34,10 @@ REPOSITORY = {"AGGREGATE_CACHE_MAXSIZE": "10000", "DEEPCOPY_FROM_AGGREGATE_CACHE
 """The repository's cache of folded states: the states are immutable, so they are shared, not copied."""
 
 
+class StoreUnavailableError(OperationalError):
+    """The store could not be opened: the message says where (never the password) and libpq's reason."""
+
+
 class SettingsApplication(Application[UUID]):
     """The telephony-settings event store and its commands. Safe to share between threads."""
 
@@ -40,7 +45,18 @@ class SettingsApplication(Application[UUID]):
     writer_class = Writer
 
     def __init__(self, env: Mapping[str, str]) -> None:
-        super().__init__(env={**REPOSITORY, **env})
+        try:
+            super().__init__(env={**REPOSITORY, **env})
+        except OperationalError as exc:  # the first connection (PostgreSQL: eventsourcing registers its types)
+            factory = getattr(self, "factory", None)
+            if factory is not None:
+                factory.close()  # its pool's threads
+            if "POSTGRES_HOST" not in env:
+                raise
+            from service.write.store import postgres_location, why_postgres_refuses
+
+            reason = why_postgres_refuses(env) or str(exc)
+            raise StoreUnavailableError(f"PostgreSQL at {postgres_location(env)} is not reachable: {reason}") from None
         # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.write.ids).
         self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))
         self._saved_listeners: list[Callable[[Sequence[tuple[int, Any]]], None]] = []

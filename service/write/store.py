@@ -234,6 +234,46 @@ LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "appli
 """libpq's options that ``TELEPHONY_DATABASE_URL`` may carry as query parameters (``Settings.store_env``)."""
 
 
+def why_postgres_refuses(env: dict[str, str] | Any) -> str:
+    """libpq's own reason why a connection with ``env``'s settings (``Settings.store_env``) fails, or ``""`` when one
+    succeeds now. The pool only says it "couldn't get a connection"; this opens one connection to learn why (TLS
+    refused, password rejected, no such database, connection refused). The password is cut out of the text, though
+    libpq does not put it there."""
+    import psycopg
+
+    password = env.get("POSTGRES_PASSWORD") or ""
+    options = {
+        name: env[f"POSTGRES_LIBPQ_{name.upper()}"]
+        for name in LIBPQ_OPTIONS
+        if env.get(f"POSTGRES_LIBPQ_{name.upper()}")
+    }
+    try:
+        psycopg.connect(
+            dbname=env.get("POSTGRES_DBNAME"),
+            host=env.get("POSTGRES_HOST"),
+            port=env.get("POSTGRES_PORT"),
+            user=env.get("POSTGRES_USER"),
+            password=password,
+            connect_timeout=5,
+            **options,
+        ).close()
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())  # libpq's text spans lines
+        return reason.replace(password, "***") if password else reason
+    return ""
+
+
+def postgres_location(env: dict[str, str] | Any) -> str:
+    """Where ``env`` points, as a URL without the password (for errors and logs)."""
+    options = "&".join(
+        f"{name}={env[f'POSTGRES_LIBPQ_{name.upper()}']}"
+        for name in LIBPQ_OPTIONS
+        if env.get(f"POSTGRES_LIBPQ_{name.upper()}")
+    )
+    where = f"postgresql://{env.get('POSTGRES_USER')}@{env.get('POSTGRES_HOST')}:{env.get('POSTGRES_PORT')}"
+    return f"{where}/{env.get('POSTGRES_DBNAME')}" + (f"?{options}" if options else "")
+
+
 class PostgresStore(_ChainedEvents, PostgresFactory):
     aggregate_recorder_class = FailFastPostgresAggregateRecorder
     application_recorder_class = FailFastPostgresRecorder

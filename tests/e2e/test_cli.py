@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import ServiceProcess, run_cli
+from tests.e2e.conftest import ServiceProcess, free_port, run_cli
 
 ENDPOINTS = "/api/settings/endpoints"
 
@@ -63,6 +63,21 @@ def test_serve_refuses_an_unusable_database_url(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "TELEPHONY_DATABASE_URL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_says_why_postgresql_cannot_be_reached_in_one_line_without_the_password(tmp_path: Path) -> None:
+    password = "pw-not-in-the-error-31f"
+    port = free_port()  # nothing listens there
+    url = f"postgresql://settings:{password}@127.0.0.1:{port}/telephony?sslmode=prefer"
+    result = run_serve("--port", "0", "--data-dir", str(tmp_path / "data"), env={"TELEPHONY_DATABASE_URL": url})
+
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        f"Error: PostgreSQL at postgresql://settings@127.0.0.1:{port}/telephony?sslmode=prefer is not reachable: "
+    ), result.stderr
+    assert "Connection refused" in result.stderr  # libpq's reason, not the pool's "couldn't get a connection"
+    assert password not in result.stderr + result.stdout
 
 
 def test_serve_refuses_a_wrong_cipher_key_with_a_clear_message_and_touches_nothing(tmp_path: Path) -> None:

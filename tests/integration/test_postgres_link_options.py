@@ -1,5 +1,6 @@
-"""``TELEPHONY_DATABASE_URL``'s libpq options and its password, on the real local PostgreSQL (which offers no TLS):
-``sslmode`` reaches every connection as libpq documents it, and the password shows nowhere."""
+"""``TELEPHONY_DATABASE_URL``'s libpq options and its password, on the real local PostgreSQL: ``sslmode`` reaches
+every connection as libpq documents it (on a server that offers TLS, ``require`` encrypts; on one that does not,
+the start is refused with libpq's reason), and the password shows nowhere."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from service.container import build_container
 from service.settings import ConfigurationError, Settings
+from service.write.application import StoreUnavailableError
 from tests.clients import api_client
 
 pytestmark = pytest.mark.postgres
@@ -35,11 +37,30 @@ def test_sslmode_from_the_url_reaches_the_pools_connections(
             assert connection.pgconn.ssl_in_use is False
     finally:
         plain.close()
-    # This server offers no TLS: libpq refuses to connect when the URL requires it, which proves the option arrived
-    # (without it the start would succeed).
-    with caplog.at_level(logging.WARNING), pytest.raises(Exception, match="connection"):
-        build_container(Settings(data_dir=tmp_path / "b", database_url=_with(postgres_url, "sslmode=require")))
-    assert PASSWORD not in caplog.text
+    required = Settings(data_dir=tmp_path / "b", database_url=_with(postgres_url, "sslmode=require"))
+    if server_offers_tls(postgres_url):
+        secured = build_container(required)
+        try:
+            with secured.app.recorder.datastore.get_connection() as connection:
+                assert connection.pgconn.ssl_in_use is True
+        finally:
+            secured.close()
+        return
+    # A server without TLS: libpq refuses to connect when the URL requires it, which proves the option arrived
+    # (without it the start would succeed), and the start says libpq's reason, not only the pool's timeout.
+    with caplog.at_level(logging.WARNING), pytest.raises(StoreUnavailableError) as refused:
+        build_container(required)
+    assert str(refused.value).startswith("PostgreSQL at postgresql://")
+    assert "?sslmode=require is not reachable: " in str(refused.value)
+    assert "server does not support SSL, but SSL was required" in str(refused.value)
+    assert PASSWORD not in caplog.text + str(refused.value)
+
+
+def server_offers_tls(url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(_with(url, "sslmode=prefer"), connect_timeout=5) as connection:
+        return bool(connection.pgconn.ssl_in_use)
 
 
 def test_an_unknown_url_parameter_is_a_clear_error(postgres_url: str, tmp_path) -> None:
@@ -57,7 +78,7 @@ def test_the_database_password_shows_in_no_log_line_and_no_health_answer(
         assert health.status_code == 200
         assert PASSWORD not in health.text
     unreachable = Settings(data_dir=tmp_path / "x", database_url=_with(postgres_url).replace(":5432", ":1"))
-    with caplog.at_level(logging.DEBUG), pytest.raises(Exception, match="connection") as refused:
+    with caplog.at_level(logging.DEBUG), pytest.raises(StoreUnavailableError, match="Connection refused") as refused:
         build_container(unreachable)
     assert PASSWORD not in str(refused.value)
     assert PASSWORD not in caplog.text
