@@ -135,7 +135,7 @@ async def _publishing(settings: Settings, container: Container) -> AsyncIterator
             poll_interval=settings.poll_interval,
             lease=lease,
             inline_reads=True,
-            start_view=container.snapshots.view_at_most if container.snapshots is not None else None,
+            start_view=container.snapshots.newest_view if container.snapshots is not None else None,
         )
         await link.start()
         return link, relay, asyncio.create_task(relay.run(), name="relay")

@@ -78,7 +78,7 @@ def build_container(settings: Settings) -> Container:
     # What the writer stores is folded into the read model before the command is answered (read-your-writes without
     # reading it back): one fold per transaction, in the writer's thread.
     app.on_saved(read_model.fold_saved)
-    snapshots = Snapshots(app, store_for(app, settings.effective_database_url))
+    snapshots = Snapshots(app, store_for(app, settings.effective_database_url), every=settings.snapshot_every)
     try:
         check_store_readable(app, encrypted=settings.cipher_key is not None)
         snapshots.restore(read_model)  # when a valid snapshot is there: only the log after it is folded

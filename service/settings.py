@@ -79,6 +79,9 @@ class Settings:
     """Seconds a request may take to send its body, from its first read; then 408 and the connection is closed."""
     stream_heartbeat: float = 15.0
     """Seconds of silence on the live stream (``GET /api/settings/stream``) before a keep-alive comment line."""
+    snapshot_every: int = 50_000
+    """Events folded after which a read-model snapshot is written in the background (``service.read.snapshots``);
+    ``0``: only at shutdown."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -114,6 +117,7 @@ class Settings:
             header_timeout=header_timeout,
             body_timeout=body_timeout,
             stream_heartbeat=stream_heartbeat,
+            snapshot_every=_count(env, "TELEPHONY_SNAPSHOT_EVERY", 50_000),
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})  # type: ignore[arg-type]
 
@@ -230,6 +234,13 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or value == float("inf"):
         raise ConfigurationError(f"{name} must be a positive number of seconds")
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = (env.get(name) or str(default)).strip().replace("_", "")
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name} must be a whole number (0 or more), not {env.get(name)!r}")
+    return int(raw)
 
 
 def _check_cipher_key(key: str) -> None:

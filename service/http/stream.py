@@ -73,14 +73,16 @@ class StreamController(Controller):
         ] = None,
     ) -> ServerSentEvent:
         start = _resume_position(last_event_id, after)
-        if start is None:
-            start = container.read_model.position
         changes = await sync_to_thread(_changes_from, container, start)
         return ServerSentEvent(_events(container, changes), retry_duration=RETRY_MS)
 
 
-def _changes_from(container: Container, position: int) -> Changes:
-    """The changes after ``position``, folded from the read-model snapshot when it is at or before it."""
+def _changes_from(container: Container, position: int | None) -> Changes:
+    """The changes after ``position``: from a copy of the read model when the stream starts now (``None``), else
+    folded from a read-model snapshot at or before ``position``, or from the start of the log."""
+    if position is None:
+        view = container.read_model.copy()
+        return Changes(container.app, view.position, view)
     snapshots = container.snapshots
     return Changes(container.app, position, snapshots.view_at_most(position) if snapshots is not None else None)
 

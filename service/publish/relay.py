@@ -52,7 +52,6 @@ LEASE_RETRY = 1.0  # seconds between attempts of a standby replica to take over 
 COALESCE = 0.001  # seconds the relay waits after a wake-up before it reads the log
 EXPECTED_LAST_SEQUENCE = "Nats-Expected-Last-Sequence"
 EXPECTED_LAST_MSG_ID = "Nats-Expected-Last-Msg-Id"
-MAX_POSITION = 2**63 - 1
 CHECK_INTERVAL = 1.0  # seconds between checks of the lease and of the stream while publishing
 
 
@@ -179,7 +178,7 @@ class Relay:
         poll_interval: float = 1.0,
         lease: RelayLease | None = None,
         inline_reads: bool = False,
-        start_view: Callable[[int], SettingsView | None] | None = None,
+        start_view: Callable[[], SettingsView | None] | None = None,
     ) -> None:
         self._app = app
         self._decoder = LogDecoder(app, CONSUMED_EVENTS)
@@ -201,8 +200,8 @@ class Relay:
         blocking read holds up nothing else and a hop to a worker thread per commit is pure cost."""
         self._stopping = False
         self._start_view = start_view
+        """The newest read-model snapshot's view, to fold from instead of the empty one, if there is one."""
         self._public_topics = topics_of(*CONSUMED_EVENTS)
-        """A view to fold from instead of the empty one (a read-model snapshot at or before a position), if any."""
 
     def stop(self) -> None:
         """Ask the relay to finish the publication in hand and return from ``run()``.
@@ -338,7 +337,7 @@ class Relay:
     def _view_at(self, position: int) -> tuple[SettingsView, int]:
         """The settings as of ``position`` and where to publish from: folded from a read-model snapshot when there
         is one at or before ``position``, or after it with nothing to publish in between (then from there)."""
-        start = self._start_view(MAX_POSITION) if self._start_view is not None and position else None
+        start = self._start_view() if self._start_view is not None and position else None
         if start is not None and start.position > position:
             between = self._app.recorder.select_notifications(
                 start=position, stop=start.position, limit=1, topics=self._public_topics, inclusive_of_start=False

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from eventsourcing.application import Application
 
 from projections import SettingsView
+from projections.endpoints import EndpointsView
 from projections.settings import CONSUMED_EVENTS, evolve
 from service.write.log import BATCH_SIZE, LogDecoder, batches
 
@@ -93,6 +94,17 @@ class ReadModel:
             if self._view.position:
                 raise RuntimeError("the read model has already folded events")
             self._view = view
+
+    def copy(self) -> SettingsView:
+        """A view of its own equal to the current one (the endpoints are immutable: only the indexes are copied),
+        for a reader that folds on from here."""
+        with self._view_lock:
+            view = self._view
+            return SettingsView(
+                endpoints=EndpointsView(dict(view.endpoints.by_id), dict(view.endpoints.by_phone_number)),
+                provider=view.provider,
+                position=view.position,
+            )
 
     @contextmanager
     def reading(self) -> Iterator[SettingsView]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -128,15 +129,9 @@ def _event_at(app: Any, position: int) -> str | None:
     return f"{found[0].originator_id}:{found[0].originator_version}"
 
 
-def encode(app: Any, view: SettingsView, endpoints: list[Endpoint]) -> bytes | None:
-    """The stored form of ``view`` (``endpoints``: its endpoints, copied while it was stable); ``None`` when there
-    is nothing to snapshot (an empty store)."""
-    if not view.position:
-        return None
-    event_at = _event_at(app, view.position)
-    if event_at is None:
-        return None
-    record = msgspec.msgpack.encode(Snapshot(view.position, event_at, endpoints, view.provider))
+def encode(app: Any, snapshot: Snapshot) -> bytes:
+    """The stored form of ``snapshot``: framed, checksummed, and encrypted when the store is."""
+    record = msgspec.msgpack.encode(snapshot)
     blob = MAGIC + bytes([FORMAT]) + hashlib.sha256(record).digest() + record
     cipher = getattr(app.mapper, "cipher", None)
     return ENCRYPTED + cipher.encrypt(blob) if cipher is not None else blob
@@ -183,7 +178,8 @@ def view_of(snapshot: Snapshot) -> SettingsView:
 
 
 class Snapshots:
-    """The read model's snapshots for one store: restore at start, write when due and at shutdown."""
+    """The read model's snapshots for one store: restore at start, write when due and at shutdown, and give views
+    from the snapshot to readers that must start at a position (the relay, the live stream's resumptions)."""
 
     def __init__(self, app: Any, store: SnapshotStore, every: int | None = None) -> None:
         self._app = app
@@ -191,6 +187,8 @@ class Snapshots:
         self._every = EVERY if every is None else every
         self.saved_position = 0
         """The position of the snapshot last written or loaded (0: none)."""
+        self._held: Snapshot | None = None
+        """That snapshot, decoded: readers start from it without reading and decoding the stored one again."""
 
     def restore(self, read_model: ReadModel) -> bool:
         """Start ``read_model`` from the stored snapshot when it may be used (see the module docstring)."""
@@ -208,37 +206,60 @@ class Snapshots:
             return False
         read_model.start_from(view_of(snapshot))
         self.saved_position = snapshot.position
+        self._held = snapshot
         log.info("read model starts from its snapshot at position %d", snapshot.position)
         return True
 
+    def newest_view(self) -> SettingsView | None:
+        """A fresh view from the newest snapshot this process holds (restored or written), else from the stored one;
+        ``None`` when there is none or it cannot be used."""
+        snapshot = self._held or self._stored()
+        return view_of(snapshot) if snapshot is not None else None
+
     def view_at_most(self, position: int) -> SettingsView | None:
-        """A fresh view from the stored snapshot if it reflects ``position`` or less (for a reader that must start at
-        ``position``, such as the relay at its last published message); ``None`` otherwise or when unusable."""
-        try:
-            blob = self._store.load()
-            snapshot = decode(self._app, blob) if blob is not None else None
-        except Exception:  # refused or unreadable: the caller folds from the start, as without snapshots
-            return None
+        """A fresh view from a snapshot that reflects ``position`` or less (for a reader that must start at
+        ``position``); ``None`` when there is none or it cannot be used."""
+        snapshot = self._held
+        if snapshot is None or snapshot.position > position:
+            snapshot = self._stored()
         if snapshot is None or snapshot.position > position:
             return None
         return view_of(snapshot)
 
+    def _stored(self) -> Snapshot | None:
+        try:
+            blob = self._store.load()
+            return decode(self._app, blob) if blob is not None else None
+        except Exception:  # refused or unreadable: the caller folds from the start, as without snapshots
+            return None
+
     def due(self, read_model: ReadModel) -> bool:
-        return read_model.position - self.saved_position >= self._every
+        """Whether a snapshot is to be written in the background now (``every`` 0: never; only at shutdown)."""
+        return self._every > 0 and read_model.position - self.saved_position >= self._every
 
     def save(self, read_model: ReadModel) -> bool:
         """Write a snapshot of ``read_model`` as it is now (the copy is taken under its lock, the rest outside)."""
+        started = time.perf_counter()
         with read_model.reading() as view:
             endpoints = list(view.endpoints.by_id.values())
             current = SettingsView(provider=view.provider, position=view.position)
         if current.position <= self.saved_position:
             return False
-        blob = encode(self._app, current, endpoints)
-        if blob is None:
+        event_at = _event_at(self._app, current.position)
+        if event_at is None:
             return False
+        snapshot = Snapshot(current.position, event_at, endpoints, current.provider)
+        blob = encode(self._app, snapshot)
         self._store.save(blob)
         self.saved_position = current.position
-        log.info("read-model snapshot written at position %d (%d endpoints)", current.position, len(endpoints))
+        self._held = snapshot
+        log.info(
+            "read-model snapshot written at position %d (%d endpoints, %d bytes) in %.3f s",
+            current.position,
+            len(endpoints),
+            len(blob),
+            time.perf_counter() - started,
+        )
         return True
 
 

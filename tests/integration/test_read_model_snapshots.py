@@ -158,8 +158,7 @@ def test_an_encrypted_stores_snapshot_is_encrypted_and_used(settings: Settings) 
 def test_the_running_service_writes_a_snapshot_in_the_background_once_enough_was_folded(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(snapshots_module, "EVERY", 10)
-    with api_client(replace(settings, poll_interval=0.05)) as client:
+    with api_client(replace(settings, poll_interval=0.05, snapshot_every=10)) as client:
         for n in range(8):  # 16 events: a creation and its number's claim each
             assert (
                 client.post(
@@ -171,6 +170,59 @@ def test_the_running_service_writes_a_snapshot_in_the_background_once_enough_was
         wait_until(lambda: container.snapshots.saved_position >= 10, what="a snapshot written in the background")
         blob = store_for(container.app, settings.effective_database_url).load()
         assert blob is not None
+
+
+def test_with_snapshot_every_0_the_snapshot_is_written_only_at_shutdown(settings: Settings) -> None:
+    with api_client(replace(settings, poll_interval=0.05, snapshot_every=0)) as client:
+        for n in range(8):
+            client.post("/api/settings/endpoints", json={"phone_number": f"+1555124{n:04d}", "provider": "twilio"})
+        container = client.app.state["container"]
+        wait_until(lambda: container.store_head >= 16, what="the follower's ticks")
+        assert container.snapshots.saved_position == 0
+        assert store_for(container.app, settings.effective_database_url).load() is None
+    reopened = build_container(settings)
+    try:
+        assert reopened.snapshots is not None
+        assert reopened.snapshots.saved_position == reopened.read_model.position == 16  # written at the shutdown
+    finally:
+        reopened.close()
+
+
+def test_readers_start_from_the_snapshot_in_hand_without_reading_the_stored_one_again(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.http.stream import _changes_from
+
+    first = build_container(settings)
+    _write(first, 0, 30)
+    first.close()  # writes the snapshot
+    reopened = build_container(settings)
+    try:
+        _write(reopened, 30, 6)
+        loads: list[int] = []
+        original = snapshots_module.Snapshots._stored
+        monkeypatch.setattr(
+            snapshots_module.Snapshots,
+            "_stored",
+            lambda self: loads.append(1) or original(self),  # type: ignore[func-returns-value]
+        )
+        assert reopened.snapshots is not None
+        held = reopened.snapshots.saved_position
+        view = reopened.snapshots.newest_view()  # the relay's start
+        assert view is not None
+        assert view.position == held
+        now = _changes_from(reopened, None)  # a live stream that starts now: a copy of the read model
+        assert now.position == reopened.read_model.position
+        assert (list(now.view.endpoints.by_id.values()), now.view.provider) == _state(reopened.read_model)[::2]
+        resumed = _changes_from(reopened, held + 3)  # a resumption after the snapshot: folded from it
+        assert resumed.view.position == held + 3
+        assert loads == []  # neither read nor decoded the stored snapshot again
+        assert _changes_from(reopened, held - 1).view.position == held - 1  # before it: the stored one is asked
+        assert loads == [1]
+        now.view.endpoints.by_id.clear()  # the copy is its own
+        assert reopened.read_model.copy().endpoints.by_id
+    finally:
+        reopened.close()
 
 
 def test_after_a_restart_the_relay_starts_from_the_snapshot_and_publishes_the_full_state(
@@ -186,15 +238,15 @@ def test_after_a_restart_the_relay_starts_from_the_snapshot_and_publishes_the_fu
         ).json()
         published(nats_server, 2)
     calls: list[int] = []
-    original = snapshots_module.Snapshots.view_at_most
+    original = snapshots_module.Snapshots.newest_view
 
-    def spy(self, position: int):  # type: ignore[no-untyped-def]
-        view = original(self, position)
+    def spy(self):  # type: ignore[no-untyped-def]
+        view = original(self)
         calls.append(view.position if view is not None else -1)
         return view
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(snapshots_module.Snapshots, "view_at_most", spy)
+        patch.setattr(snapshots_module.Snapshots, "newest_view", spy)
         with running(settings, nats_server) as client:
             client.put(f"/api/settings/endpoints/{created['id']}", json={"inbound_agent_name": "after"})
             messages = published(nats_server, 3)
@@ -228,8 +280,7 @@ def test_rebuild_verify_snapshot_says_whether_the_snapshot_matches_a_full_fold(s
     assert blob is not None
     snapshot = snapshots_module.decode(reopened.app, blob)
     snapshot.endpoints.pop()  # a snapshot that lost an endpoint (and is otherwise valid: re-encoded)
-    view = snapshots_module.view_of(snapshot)
-    store.save(snapshots_module.encode(reopened.app, view, snapshot.endpoints))
+    store.save(snapshots_module.encode(reopened.app, snapshot))
     _closed_without_snapshot(reopened)
 
     bad = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60, check=False)
