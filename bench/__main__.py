@@ -3,7 +3,8 @@
     python -m bench                      # the full run (about 10 minutes)
     python -m bench --quick              # shorter runs, smaller stores (about 3 minutes)
     python -m bench --only get,rebuild   # some scenarios (get, post, bulk, changeset, propagation, rebuild, coldstart,
-                                         # and the extras loadgen, whatif, coldstart-history)
+                                         # and the extras loadgen, whatif, coldstart-history,
+                                         # snapshot-load)
     python -m bench --json out.json --markdown out.md --profile-dir profiles/
     python -m bench --only whatif        # proposed changes applied in memory (bench/whatif.py)
 

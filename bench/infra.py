@@ -121,6 +121,7 @@ def start_service(
     ready_timeout: float = 120.0,
     wait: bool = True,
     patches: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> ServerProcess:
     """``telephony-settings serve`` exactly as a user runs it (uvicorn, one process, INFO logs to a file)."""
     port = free_port()
@@ -133,7 +134,7 @@ def start_service(
         command += ["--data-dir", str(data_dir)]
     process = subprocess.Popen(
         command,
-        env=service_env(database_url, nats_url, data_dir),
+        env={**service_env(database_url, nats_url, data_dir), **(env or {})},
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -919,6 +919,73 @@ def _store_head(url: str) -> int:
     return int(head or 0)
 
 
+# -- snapshot writes under write load ---------------------------------------------------------------------------
+
+SNAPSHOT_LOAD_EVERY = 5_000
+"""Events between background snapshots in the measured variant: ten times the default's frequency, so that a
+10-second run at full write rate writes several."""
+SNAPSHOT_WRITTEN = re.compile(r"snapshot written at position \d+ \((\d+) endpoints, (\d+) bytes\) in ([\d.]+) s")
+
+
+def scenario_snapshot_load(config: Config) -> list[Row]:
+    """Issue 17: what writing read-model snapshots costs the write path. Two services on copies of the same store
+    (100k endpoints): one writes a snapshot every ``SNAPSHOT_LOAD_EVERY`` events, the other none during the run
+    (``TELEPHONY_SNAPSHOT_EVERY=0``); POSTs from 16 clients, measured alternately, NATS off (only this cost)."""
+    n = config.coldstart_endpoints
+    seeded = _cached_sqlite(
+        config, f"coldstart-{n}", lambda u: seed_store(infra.store_env_for(u), 2 * n + 1, endpoints=n)
+    )
+    services: dict[str, infra.ServerProcess] = {}
+    try:
+        for name, every in (("none", 0), ("every", SNAPSHOT_LOAD_EVERY)):
+            data_dir = config.work_dir / f"snapshot-load-{name}"
+            shutil.rmtree(data_dir, ignore_errors=True)
+            data_dir.mkdir(parents=True)
+            shutil.copyfile(seeded[len("sqlite:///") :], data_dir / "events.db")
+            services[name] = infra.start_service(
+                data_dir, f"sqlite:///{data_dir / 'events.db'}", env={"TELEPHONY_SNAPSHOT_EVERY": str(every)}
+            )
+        url = "http://127.0.0.1:{}/api/settings/endpoints"
+        while next(_BASES) < 8:  # the seeded numbers are in area codes 201..: the loads' first bases would be 409s
+            pass
+        without, with_snapshots, runs = _pair(
+            config, url.format(services["none"].port), url.format(services["every"].port), 16, post=True
+        )
+        time.sleep(1.0)  # the follower's tick after the last writes
+        writes = [
+            (int(m.group(1)), int(m.group(2)), float(m.group(3)))
+            for m in SNAPSHOT_WRITTEN.finditer(services["every"].log_path.read_text(errors="replace"))
+        ]
+    finally:
+        for service in services.values():
+            service.stop()
+    seconds = [w[2] for w in writes]
+    ratio = with_snapshots.rps / without.rps
+    described = (
+        f"{len(writes)} written, {statistics.mean(seconds):.2f} s mean, {max(seconds):.2f} s max, "
+        f"{writes[-1][1] / 1e6:.1f} MB ({writes[-1][0]:,} endpoints)"
+        if writes
+        else "none written"
+    )
+    return [
+        Row(
+            "snapshot writes under load",
+            f"POST SQLite, 16 clients, {n:,} endpoints, a snapshot every {SNAPSHOT_LOAD_EVERY:,} events ({described})",
+            _load_text(with_snapshots),
+            _load_text(without) + " (no snapshot during the run)",
+            round(ratio, 2),
+            ">= 0.9 x req/s without snapshots",
+            ratio >= 0.9 and bool(writes) and with_snapshots.errors == 0,
+            {
+                "with_snapshots": with_snapshots.as_dict(),
+                "without": without.as_dict(),
+                "runs": runs,
+                "snapshot_writes": [{"endpoints": e, "bytes": b, "seconds": t} for e, b, t in writes],
+            },
+        )
+    ]
+
+
 # -- the load generator's own ceiling -----------------------------------------------------------------------------
 
 
@@ -1065,4 +1132,5 @@ EXTRA: dict[str, Callable[[Config], list[Row]]] = {
     "loadgen": scenario_loadgen,
     "whatif": scenario_whatif,
     "coldstart-history": scenario_coldstart_history,  # seeds 10M events once (cached): minutes
+    "snapshot-load": scenario_snapshot_load,
 }
