@@ -14,12 +14,14 @@ The route is left out of the OpenAPI document (see the handler); docs/api.md des
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from litestar import Controller, get
+from litestar import Controller, Request, get
 from litestar.concurrency import sync_to_thread
 from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, QueryParameter
@@ -27,8 +29,10 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.container import Container
 from service.http.schemas import MAX_POSITION, error_responses, needs
-from service.publish.feed import Changes
+from service.publish.feed import Changes, SharedChanges
 from service.write.errors import FieldError, InvalidSettingsError
+
+log = logging.getLogger("telephony_settings.stream")
 
 WATCH_INTERVAL = 0.05
 """Seconds between looks at the read model's position while the stream is idle (a memory read, no query)."""
@@ -58,6 +62,7 @@ class StreamController(Controller):
     )
     async def stream(
         self,
+        request: Request,
         container: NamedDependency[Container],
         after: Annotated[
             int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Resume after this store position")
@@ -73,16 +78,17 @@ class StreamController(Controller):
         ] = None,
     ) -> ServerSentEvent:
         start = _resume_position(last_event_id, after)
-        changes = await sync_to_thread(_changes_from, container, start)
-        return ServerSentEvent(_events(container, changes), retry_duration=RETRY_MS)
+        feed = request.app.state.get(FEED_STATE)
+        if feed is None:
+            feed = request.app.state[FEED_STATE] = LiveFeed(container)
+        if start is None:
+            start = container.read_model.position
+        return ServerSentEvent(_events(container, feed, start), retry_duration=RETRY_MS)
 
 
-def _changes_from(container: Container, position: int | None) -> Changes:
-    """The changes after ``position``: from a copy of the read model when the stream starts now (``None``), else
-    folded from a read-model snapshot at or before ``position``, or from the start of the log."""
-    if position is None:
-        view = container.read_model.copy()
-        return Changes(container.app, view.position, view)
+def _changes_from(container: Container, position: int) -> Changes:
+    """A stream's own reader of the log after ``position`` (before what the shared one keeps): folded from a
+    read-model snapshot at or before ``position``, or from the start of the log."""
     snapshots = container.snapshots
     return Changes(container.app, position, snapshots.view_at_most(position) if snapshots is not None else None)
 
@@ -96,20 +102,92 @@ def _resume_position(last_event_id: str | None, after: int | None) -> int | None
     return after
 
 
-async def _events(container: Container, changes: Changes) -> AsyncIterator[ServerSentEventMessage]:
+FEED_STATE = "live_feed"
+"""Where the app keeps its ``LiveFeed`` (``app.state``)."""
+WAIT = 0.25
+"""Longest wait of a stream for the next change before it looks at the heartbeat and the shutdown again."""
+
+
+class LiveFeed:
+    """The ``SharedChanges`` of one app's streams, and the task that reads the log into it whenever the read model
+    is ahead of it (the read model folds this process's writes and other replicas' first). Started by the first
+    stream; stopped, its view and kept changes dropped, when the last one ends."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+        self._shared: SharedChanges | None = None
+        self._streams = 0
+        self._starting = asyncio.Lock()
+        self._tick = asyncio.Event()
+
+    @property
+    def tick(self) -> asyncio.Event:
+        """Set once the log has been read further (a fresh one after each read)."""
+        return self._tick
+
+    async def join(self) -> SharedChanges:
+        self._streams += 1
+        async with self._starting:
+            if self._shared is None:
+                start = await sync_to_thread(self._container.read_model.copy)
+                shared = self._shared = SharedChanges(self._container.app, start)
+                asyncio.get_running_loop().create_task(self._follow(shared), name="live-feed")
+            return self._shared
+
+    def leave(self) -> None:
+        self._streams -= 1
+        if self._streams == 0:
+            self._shared = None  # the task sees it and ends
+
+    async def _follow(self, shared: SharedChanges) -> None:
+        while self._shared is shared and not shutting_down.is_set():
+            if self._container.read_model.position <= shared.position:
+                await asyncio.sleep(WATCH_INTERVAL)
+                continue
+            try:
+                more = await sync_to_thread(shared.read)
+            except Exception as exc:  # the store briefly away: the streams wait, the next look retries
+                log.warning("live stream: the log could not be read (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            tick, self._tick = self._tick, asyncio.Event()
+            tick.set()
+            if not more:
+                await asyncio.sleep(WATCH_INTERVAL)
+
+
+async def _events(container: Container, feed: LiveFeed, position: int) -> AsyncIterator[ServerSentEventMessage]:
+    """The stream after ``position``: from the shared reader's kept changes, or, while ``position`` is before them,
+    from a reader of the stream's own."""
+    own: Changes | None = None
     quiet_since = time.monotonic()
-    while not shutting_down.is_set():
-        found, more = await sync_to_thread(changes.next_batch)
-        for position, name, body in found:
-            yield ServerSentEventMessage(data=body.decode(), event=name, id=position)
-        if found:
-            quiet_since = time.monotonic()
-        if more:
-            continue
-        # Idle until the read model has something after our position (its own writes and other replicas' are folded
-        # there first), the heartbeat is due, or the server stops.
-        while container.read_model.position <= changes.position and not shutting_down.is_set():
+    try:
+        shared = await feed.join()
+        while not shutting_down.is_set():
+            tick = feed.tick
+            more = False
+            kept = shared.after(position) if own is None else None
+            if kept is not None:
+                found, position = kept
+            elif own is None:
+                own = await sync_to_thread(_changes_from, container, position)
+                continue
+            else:
+                found, more = await sync_to_thread(own.next_batch)
+                position = own.position
+                if shared.after(position) is not None:
+                    own = None  # caught up with what the shared reader keeps: its own view is dropped
+            for change_position, name, body in found:
+                yield ServerSentEventMessage(data=body.decode(), event=name, id=change_position)
+            if found:
+                quiet_since = time.monotonic()
+            if more or (own is not None and found):
+                continue
             if time.monotonic() - quiet_since >= container.settings.stream_heartbeat:
                 yield ServerSentEventMessage(comment="keep-alive")
                 quiet_since = time.monotonic()
-            await asyncio.sleep(WATCH_INTERVAL)
+            remaining = container.settings.stream_heartbeat - (time.monotonic() - quiet_since)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(tick.wait(), timeout=max(0.0, min(WAIT, remaining)))
+    finally:
+        feed.leave()

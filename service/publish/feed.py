@@ -2,12 +2,19 @@
 of ``GET /api/settings/stream``), with the very message bodies the relay publishes on NATS, and without NATS.
 
 ``service.read.read_model.fold_until`` builds the settings as they were at a position (the relay starts from it
-too); ``Changes`` then
-yields, from there on, ``(position, event name, JSON body)`` for each public event, in log order, as the log grows.
+too); ``Changes`` then yields, from there on, ``(position, event name, JSON body)`` for each public event, in log
+order, as the log grows.
+
+``SharedChanges`` is one ``Changes`` for every live stream of a process: it reads each change from the store once
+and keeps the latest ones in memory, so a thousand open streams cost one read of the log per change and one view of
+the settings, not a thousand. A stream that resumes from before what it keeps (or falls that far behind) reads the
+log on its own until it reaches it.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,3 +60,53 @@ class Changes:
                 self.view.position = notification.id
             self.position = notification.id
         return found, len(notifications) == BATCH_SIZE
+
+
+Change = tuple[int, str, bytes]
+"""``(position, event name, JSON body)`` of one public change."""
+
+KEPT = 10_000
+"""Changes ``SharedChanges`` keeps in memory (a few MB): a stream further behind reads the log on its own."""
+
+
+class SharedChanges:
+    """One reader of the log for many streams (see the module docstring). Thread-safe: ``read()`` in one thread at a
+    time (a worker thread), ``after()`` from any."""
+
+    def __init__(self, app: Any, start: SettingsView, kept: int | None = None) -> None:
+        """From ``start``: a view of the settings of its own (``ReadModel.copy()``), at the position to start at."""
+        self._changes = Changes(app, start.position, start)
+        self._kept: deque[Change] = deque()
+        self._capacity = KEPT if kept is None else kept
+        self._lock = threading.Lock()
+        self._reading = threading.Lock()
+        self.position = start.position
+        """Where the log has been read up to."""
+        self.floor = start.position
+        """Every public change after ``floor`` (up to ``position``) is kept."""
+
+    def read(self) -> bool:
+        """Read the next batch of the log; whether more is waiting."""
+        with self._reading:
+            found, more = self._changes.next_batch()
+            with self._lock:
+                for change in found:
+                    if len(self._kept) == self._capacity:
+                        self.floor = self._kept.popleft()[0]
+                    self._kept.append(change)
+                self.position = self._changes.position
+        return more
+
+    def after(self, position: int) -> tuple[list[Change], int] | None:
+        """``(the changes kept after position, where they end)``; ``None`` when some of them are no longer (or
+        were never) kept: the caller reads the log itself from ``position``."""
+        with self._lock:
+            if position < self.floor:
+                return None
+            found: list[Change] = []
+            for change in reversed(self._kept):  # a stream is usually near the end
+                if change[0] <= position:
+                    break
+                found.append(change)
+            found.reverse()
+            return found, max(position, self.position)

@@ -211,15 +211,15 @@ def test_readers_start_from_the_snapshot_in_hand_without_reading_the_stored_one_
         view = reopened.snapshots.newest_view()  # the relay's start
         assert view is not None
         assert view.position == held
-        now = _changes_from(reopened, None)  # a live stream that starts now: a copy of the read model
+        now = reopened.read_model.copy()  # the live streams' shared reader starts from a copy of the read model
         assert now.position == reopened.read_model.position
-        assert (list(now.view.endpoints.by_id.values()), now.view.provider) == _state(reopened.read_model)[::2]
+        assert (list(now.endpoints.by_id.values()), now.provider) == _state(reopened.read_model)[::2]
         resumed = _changes_from(reopened, held + 3)  # a resumption after the snapshot: folded from it
         assert resumed.view.position == held + 3
         assert loads == []  # neither read nor decoded the stored snapshot again
         assert _changes_from(reopened, held - 1).view.position == held - 1  # before it: the stored one is asked
         assert loads == [1]
-        now.view.endpoints.by_id.clear()  # the copy is its own
+        now.endpoints.by_id.clear()  # the copy is its own
         assert reopened.read_model.copy().endpoints.by_id
     finally:
         reopened.close()
