@@ -169,11 +169,15 @@ async def _events(container: Container, feed: LiveFeed, position: int) -> AsyncI
             kept = shared.after(position) if own is None else None
             if kept is not None:
                 found, position = kept
-            elif own is None:
-                own = await sync_to_thread(_changes_from, container, position)
-                continue
             else:
-                found, more = await sync_to_thread(own.next_batch)
+                try:
+                    if own is None:
+                        own = await sync_to_thread(_changes_from, container, position)
+                    found, more = await sync_to_thread(own.next_batch)
+                except Exception as exc:  # the store briefly away: the stream stays open and tries again
+                    log.warning("live stream: the log could not be read (%s); retrying", type(exc).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
                 position = own.position
                 if shared.after(position) is not None:
                     own = None  # caught up with what the shared reader keeps: its own view is dropped
