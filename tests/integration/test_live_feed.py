@@ -98,3 +98,33 @@ def test_a_stream_that_resumes_before_what_is_kept_reads_on_its_own_then_joins(
     seen_live, seen_resumed = asyncio.run(scenario())
     assert seen_resumed[:12] == seen_live
     assert seen_resumed[12][2]["endpoint"]["phone_number"] == "+15553210020"
+
+
+def test_a_failed_read_of_the_log_keeps_the_streams_open_and_they_get_the_changes_after_it(
+    container: Container, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from eventsourcing.persistence import OperationalError
+
+    failures = iter([True])
+    original = feed_module.SharedChanges.read
+
+    def flaky(self):  # type: ignore[no-untyped-def]
+        if next(failures, False):
+            raise OperationalError("the database is away")
+        return original(self)
+
+    monkeypatch.setattr(feed_module.SharedChanges, "read", flaky)
+
+    async def scenario() -> list:
+        feed = stream_module.LiveFeed(container)
+        stream = stream_module._events(container, feed, container.read_model.position)
+        task = asyncio.create_task(_collect(stream, 2))
+        await asyncio.sleep(0.3)
+        await asyncio.to_thread(_create, container, 0, 2)
+        found = await asyncio.wait_for(task, timeout=30)
+        await stream.aclose()
+        return found
+
+    found = asyncio.run(scenario())
+    assert [body["endpoint"]["phone_number"] for _, _, body in found] == ["+15553210000", "+15553210001"]
+    assert "live stream: the log could not be read (OperationalError); retrying" in caplog.text
