@@ -234,6 +234,12 @@ LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "appli
 """libpq's options that ``TELEPHONY_DATABASE_URL`` may carry as query parameters (``Settings.store_env``)."""
 
 
+def libpq_options(env: dict[str, str] | Any) -> dict[str, str]:
+    """The libpq options ``Settings.store_env`` carried over from the URL (``POSTGRES_LIBPQ_<NAME>``), by name."""
+    found = {name: env.get(f"POSTGRES_LIBPQ_{name.upper()}") for name in LIBPQ_OPTIONS}
+    return {name: value for name, value in found.items() if value}
+
+
 def why_postgres_refuses(env: dict[str, str] | Any) -> str:
     """libpq's own reason why a connection with ``env``'s settings (``Settings.store_env``) fails, or ``""`` when one
     succeeds now. The pool only says it "couldn't get a connection"; this opens one connection to learn why (TLS
@@ -242,11 +248,7 @@ def why_postgres_refuses(env: dict[str, str] | Any) -> str:
     import psycopg
 
     password = env.get("POSTGRES_PASSWORD") or ""
-    options = {
-        name: env[f"POSTGRES_LIBPQ_{name.upper()}"]
-        for name in LIBPQ_OPTIONS
-        if env.get(f"POSTGRES_LIBPQ_{name.upper()}")
-    }
+    options = libpq_options(env)
     try:
         psycopg.connect(
             dbname=env.get("POSTGRES_DBNAME"),
@@ -265,11 +267,7 @@ def why_postgres_refuses(env: dict[str, str] | Any) -> str:
 
 def postgres_location(env: dict[str, str] | Any) -> str:
     """Where ``env`` points, as a URL without the password (for errors and logs)."""
-    options = "&".join(
-        f"{name}={env[f'POSTGRES_LIBPQ_{name.upper()}']}"
-        for name in LIBPQ_OPTIONS
-        if env.get(f"POSTGRES_LIBPQ_{name.upper()}")
-    )
+    options = "&".join(f"{name}={value}" for name, value in libpq_options(env).items())
     where = f"postgresql://{env.get('POSTGRES_USER')}@{env.get('POSTGRES_HOST')}:{env.get('POSTGRES_PORT')}"
     return f"{where}/{env.get('POSTGRES_DBNAME')}" + (f"?{options}" if options else "")
 
@@ -285,10 +283,7 @@ class PostgresStore(_ChainedEvents, PostgresFactory):
         self.datastore.pool._check = _check_when_idle()
         # libpq's own options from the URL (``Settings.store_env``: sslmode, sslrootcert, ...), which eventsourcing's
         # settings do not carry: on every connection the pool opens (it opens none before its first use).
-        for name in LIBPQ_OPTIONS:
-            value = self.env.get(f"POSTGRES_LIBPQ_{name.upper()}")
-            if value:
-                self.datastore.pool.kwargs[name] = value
+        self.datastore.pool.kwargs.update(libpq_options(self.env))
 
 
 # -- memory (tests) -----------------------------------------------------------------------------------------------
