@@ -4,7 +4,7 @@
     python -m bench --quick              # shorter runs, smaller stores (about 3 minutes)
     python -m bench --only get,rebuild   # some scenarios (get, post, bulk, changeset, propagation, rebuild, coldstart,
                                          # and the extras loadgen, whatif, coldstart-history,
-                                         # snapshot-load)
+                                         # snapshot-load, streams)
     python -m bench --json out.json --markdown out.md --profile-dir profiles/
     python -m bench --only whatif        # proposed changes applied in memory (bench/whatif.py)
 

@@ -47,6 +47,8 @@ class Config:
     propagation_writes: int = 1000
     propagation_rate: float = 100.0
     changeset_items: int = 10_000
+    streams: int = 200
+    stream_writes: int = 100
     profile_dir: Path | None = None
     http_repeats: int = 2
 
@@ -825,9 +827,16 @@ async def _mark_published(nats_url: str, position: int) -> None:
     await client.close()
 
 
+def _endpoints_store(config: Config, n: int) -> str:
+    """The cached SQLite store of ``n`` endpoints (``2n + 1`` events): its URL."""
+    return _cached_sqlite(
+        config, f"coldstart-{n}", lambda u: seed_store(infra.store_env_for(u), 2 * n + 1, endpoints=n)
+    )
+
+
 def scenario_coldstart(config: Config) -> list[Row]:
     n = config.coldstart_endpoints
-    url = _cached_sqlite(config, f"coldstart-{n}", lambda u: seed_store(infra.store_env_for(u), 2 * n + 1, endpoints=n))
+    url = _endpoints_store(config, n)
     variants = [("NATS off", False, False), ("NATS off, from its snapshot", False, True)]
     variants.append(("NATS on, relay caught up", True, False))
     return [_cold_start(config, url, f"{n:,} endpoints ({2 * n + 1:,} events, SQLite)", *v) for v in variants]
@@ -932,9 +941,7 @@ def scenario_snapshot_load(config: Config) -> list[Row]:
     (100k endpoints): one writes a snapshot every ``SNAPSHOT_LOAD_EVERY`` events, the other none during the run
     (``TELEPHONY_SNAPSHOT_EVERY=0``); POSTs from 16 clients, measured alternately, NATS off (only this cost)."""
     n = config.coldstart_endpoints
-    seeded = _cached_sqlite(
-        config, f"coldstart-{n}", lambda u: seed_store(infra.store_env_for(u), 2 * n + 1, endpoints=n)
-    )
+    seeded = _endpoints_store(config, n)
     services: dict[str, infra.ServerProcess] = {}
     try:
         for name, every in (("none", 0), ("every", SNAPSHOT_LOAD_EVERY)):
@@ -982,6 +989,103 @@ def scenario_snapshot_load(config: Config) -> list[Row]:
                 "runs": runs,
                 "snapshot_writes": [{"endpoints": e, "bytes": b, "seconds": t} for e, b, t in writes],
             },
+        )
+    ]
+
+
+# -- live streams --------------------------------------------------------------------------------------------------
+
+
+async def _streams_run(port: int, pid: int, streams: int, writes: int) -> dict[str, object]:
+    """Open ``streams`` live streams, then POST ``writes`` endpoints at 50/s: RSS before and with the streams open,
+    and for every (stream, change) the time from the POST's answer to the event on that stream."""
+    answered: dict[str, float] = {}
+    arrivals: list[dict[str, float]] = [{} for _ in range(streams)]
+    now = time.perf_counter
+
+    async def follow(index: int, ready: asyncio.Event) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(
+            f"GET /api/settings/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {infra.API_KEY}\r\n"
+            "Accept: text/event-stream\r\n\r\n".encode()
+        )
+        while (await reader.readline()) not in (b"\r\n", b""):
+            pass
+        ready.set()
+        try:
+            while len(arrivals[index]) < writes:
+                line = await reader.readline()
+                if not line:
+                    return
+                if b'"phone_number":"' in line:  # a data: line of an endpoint event
+                    number = line.split(b'"phone_number":"', 1)[1].split(b'"', 1)[0].decode()
+                    arrivals[index].setdefault(number, now())
+        finally:
+            writer.close()
+
+    rss_idle = infra.rss_mb(pid)
+    readies = [asyncio.Event() for _ in range(streams)]
+    tasks = [asyncio.create_task(follow(i, readies[i])) for i in range(streams)]
+    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), timeout=120)
+    await asyncio.sleep(1.0)
+    rss_open = infra.rss_mb(pid)
+    async with _HttpClient(port) as client:
+        for n in range(writes):
+            number = f"+1 699 555 {n:04d}"
+            started = now()
+            status, _ = await client.post(
+                "/api/settings/endpoints", json.dumps({"phone_number": number, "provider": "twilio"}).encode()
+            )
+            if status != 201:
+                raise RuntimeError(f"POST answered {status}")
+            answered[f"+1699555{n:04d}"] = now()
+            await asyncio.sleep(max(0.0, 1 / 50 - (now() - started)))
+    _, pending = await asyncio.wait(tasks, timeout=60)
+    for task in pending:
+        task.cancel()
+    rss_after = infra.rss_mb(pid)
+    latencies = [(seen[number] - answered[number]) * 1000 for seen in arrivals for number in seen if number in answered]
+    return {
+        "rss_idle_mb": round(rss_idle, 1),
+        "rss_streams_open_mb": round(rss_open, 1),
+        "rss_after_writes_mb": round(rss_after, 1),
+        "delivered": len(latencies),
+        "expected": streams * writes,
+        "latency_ms": _percentiles(latencies),
+    }
+
+
+def scenario_streams(config: Config) -> list[Row]:
+    """What open live streams cost: ``config.streams`` of them on the 100k-endpoint store, RSS against the idle service,
+    and the delay from a POST's answer to its event on every stream."""
+    n = config.coldstart_endpoints
+    seeded = _endpoints_store(config, n)
+    data_dir = config.work_dir / "streams"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    shutil.copyfile(seeded[len("sqlite:///") :], data_dir / "events.db")
+    service = infra.start_service(data_dir, f"sqlite:///{data_dir / 'events.db'}")
+    try:
+        infra.http_request(service.port, "GET", "/api/settings/endpoints?page=1&page_size=1")
+        raw = asyncio.run(_streams_run(service.port, service.pid, config.streams, config.stream_writes))
+    finally:
+        service.stop()
+    latency = raw["latency_ms"]
+    assert isinstance(latency, dict)
+    ratio = float(raw["rss_after_writes_mb"]) / float(raw["rss_idle_mb"])  # type: ignore[arg-type]
+    complete = raw["delivered"] == raw["expected"]
+    return [
+        Row(
+            "live streams",
+            f"{config.streams} open streams, {n:,} endpoints (SQLite), {config.stream_writes} POSTs at 50/s",
+            f"RSS {raw['rss_idle_mb']} -> {raw['rss_streams_open_mb']} MB open -> {raw['rss_after_writes_mb']} MB "
+            f"after the writes; POST answer -> event on each stream p50 {latency.get('p50', 0):.1f} ms, "
+            f"p99 {latency.get('p99', 0):.1f} ms; {raw['delivered']:,}/{raw['expected']:,} delivered",
+            "the same service idle",
+            round(ratio, 2),
+            "RSS <= 1.5 x idle; every event on every stream; p99 <= 250 ms",
+            ratio <= 1.5 and complete and latency.get("p99", 1e9) <= 250,
+            raw,
         )
     ]
 
@@ -1133,4 +1237,5 @@ EXTRA: dict[str, Callable[[Config], list[Row]]] = {
     "whatif": scenario_whatif,
     "coldstart-history": scenario_coldstart_history,  # seeds 10M events once (cached): minutes
     "snapshot-load": scenario_snapshot_load,
+    "streams": scenario_streams,
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.report import render_markdown, render_table
-from bench.scenarios import Config, scenario_changeset, scenario_rebuild
+from bench.scenarios import Config, scenario_changeset, scenario_rebuild, scenario_streams
 
 
 def test_the_rebuild_scenario_runs_beside_its_baseline_and_renders(tmp_path: Path) -> None:
@@ -44,3 +44,11 @@ def test_the_changeset_scenario_runs_against_the_real_service_and_renders(tmp_pa
     assert plan["plan"]["unchanged"]["exit"] == 0
     assert plan["plan"]["one_label"]["exit"] == 2
     assert "config plan on 50 endpoints" in render_table(rows)
+
+
+def test_the_streams_scenario_delivers_every_change_to_every_stream(tmp_path: Path) -> None:
+    config = Config(work_dir=tmp_path, coldstart_endpoints=50, streams=4, stream_writes=5)
+    (row,) = scenario_streams(config)
+    assert row.raw["expected"] == 20
+    assert row.raw["delivered"] == 20  # every POST's event on every open stream
+    assert row.raw["rss_streams_open_mb"] > 0
