@@ -34,8 +34,9 @@ from service.write.errors import FieldError, InvalidSettingsError
 
 log = logging.getLogger("telephony_settings.stream")
 
-WATCH_INTERVAL = 0.05
-"""Seconds between looks at the read model's position while the stream is idle (a memory read, no query)."""
+WATCH_INTERVAL = 0.01
+"""Seconds between the shared reader's looks at the read model's position while there is nothing new (a memory
+read, no query; one task per process, whatever the number of streams)."""
 RETRY_MS = 1000
 """What the stream tells an ``EventSource`` to wait before it reconnects."""
 
