@@ -238,7 +238,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
     raw = (env.get(name) or str(default)).strip().replace("_", "")
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdecimal() and len(raw) <= 12):
         raise ConfigurationError(f"{name} must be a whole number (0 or more), not {env.get(name)!r}")
     return int(raw)
 

@@ -29,7 +29,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.container import Container
 from service.http.schemas import MAX_POSITION, error_responses, needs
-from service.publish.feed import Changes, SharedChanges
+from service.publish.feed import Changes, SharedChanges, public_between
 from service.write.errors import FieldError, InvalidSettingsError
 
 log = logging.getLogger("telephony_settings.stream")
@@ -82,16 +82,22 @@ class StreamController(Controller):
         feed = request.app.state.get(FEED_STATE)
         if feed is None:
             feed = request.app.state[FEED_STATE] = LiveFeed(container)
-        if start is None:
+        if start is None:  # now: what the read model holds as the request is answered (its headers not yet sent)
             start = container.read_model.position
         return ServerSentEvent(_events(container, feed, start), retry_duration=RETRY_MS)
 
 
-def _changes_from(container: Container, position: int) -> Changes:
-    """A stream's own reader of the log after ``position`` (before what the shared one keeps): folded from a
-    read-model snapshot at or before ``position``, or from the start of the log."""
+def _reader_from(container: Container, shared: SharedChanges, position: int) -> tuple[Changes | None, int]:
+    """For a stream at ``position``, before what ``shared`` keeps: ``(None, floor)`` when nothing public lies
+    between (it can take the shared changes from the floor on: the usual case of a client that reconnects with the
+    last event it got), else ``(a reader of its own, position)``, folded from a read-model snapshot at or before
+    ``position`` or from the start of the log."""
+    floor = shared.floor
+    if not public_between(container.app, position, floor):
+        return None, max(position, floor)
     snapshots = container.snapshots
-    return Changes(container.app, position, snapshots.view_at_most(position) if snapshots is not None else None)
+    start = snapshots.view_at_most(position) if snapshots is not None else None
+    return Changes(container.app, position, start), position
 
 
 def _resume_position(last_event_id: str | None, after: int | None) -> int | None:
@@ -120,6 +126,8 @@ class LiveFeed:
         self._streams = 0
         self._starting = asyncio.Lock()
         self._tick = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        """The reading task (kept: the loop holds only a weak reference to a task)."""
 
     @property
     def tick(self) -> asyncio.Event:
@@ -132,7 +140,7 @@ class LiveFeed:
             if self._shared is None:
                 start = await sync_to_thread(self._container.read_model.copy)
                 shared = self._shared = SharedChanges(self._container.app, start)
-                asyncio.get_running_loop().create_task(self._follow(shared), name="live-feed")
+                self._task = asyncio.get_running_loop().create_task(self._follow(shared), name="live-feed")
             return self._shared
 
     def leave(self) -> None:
@@ -158,8 +166,8 @@ class LiveFeed:
 
 
 async def _events(container: Container, feed: LiveFeed, position: int) -> AsyncIterator[ServerSentEventMessage]:
-    """The stream after ``position``: from the shared reader's kept changes, or, while ``position`` is before them,
-    from a reader of the stream's own."""
+    """The stream after ``position``: from the shared reader's kept changes, or, while the stream is before them,
+    from a reader of its own."""
     own: Changes | None = None
     quiet_since = time.monotonic()
     try:
@@ -173,10 +181,15 @@ async def _events(container: Container, feed: LiveFeed, position: int) -> AsyncI
             else:
                 try:
                     if own is None:
-                        own = await sync_to_thread(_changes_from, container, position)
+                        own, position = await sync_to_thread(_reader_from, container, shared, position)
+                        if own is None:
+                            continue  # nothing public before the shared changes: the stream takes them from here
                     found, more = await sync_to_thread(own.next_batch)
                 except Exception as exc:  # the store briefly away: the stream stays open and tries again
                     log.warning("live stream: the log could not be read (%s); retrying", type(exc).__name__)
+                    if time.monotonic() - quiet_since >= container.settings.stream_heartbeat:
+                        yield ServerSentEventMessage(comment="keep-alive")
+                        quiet_since = time.monotonic()
                     await asyncio.sleep(1.0)
                     continue
                 position = own.position

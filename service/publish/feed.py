@@ -23,7 +23,7 @@ from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS
 from service.publish.publication import advance
 from service.read.read_model import fold_until
-from service.write.log import LogDecoder, batches
+from service.write.log import LogDecoder, batches, topics_of
 
 BATCH_SIZE = 500
 EVENT_NAMES = {
@@ -33,6 +33,20 @@ EVENT_NAMES = {
     "ProviderUpdated": "provider.updated",
 }
 """The name of each public event on the live stream (SSE ``event:``)."""
+
+
+PUBLIC_TOPICS = topics_of(*CONSUMED_EVENTS)
+
+
+def public_between(app: Any, after: int, upto: int) -> bool:
+    """Whether the log holds a public change (one that makes a message) after ``after`` and up to ``upto``: when
+    it does not, a reader at ``after`` may start at ``upto`` instead (from a view at ``upto``) and miss nothing."""
+    if upto <= after:
+        return False
+    found = app.recorder.select_notifications(
+        start=after, stop=upto, limit=1, topics=PUBLIC_TOPICS, inclusive_of_start=False
+    )
+    return bool(found)
 
 
 class Changes:
@@ -49,16 +63,21 @@ class Changes:
         """``(changes, more)``: the public changes of the next read of the log, and whether more are waiting."""
         notifications: Sequence[Any] = next(batches(self._app.recorder, self.position, size=BATCH_SIZE), ())
         found = []
-        for notification in notifications:
-            if self._decoder.reads(notification):
-                event = self._decoder.to_domain_event(notification)
-                publication = advance(self.view, event, notification.id, with_kv=False)
-                if publication is not None:
-                    name = EVENT_NAMES[publication.headers[wire.HEADER_EVENT_TYPE]]
-                    found.append((notification.id, name, publication.body))
-            else:
-                self.view.position = notification.id
-            self.position = notification.id
+        try:
+            for notification in notifications:
+                if self._decoder.reads(notification):
+                    event = self._decoder.to_domain_event(notification)
+                    publication = advance(self.view, event, notification.id, with_kv=False)
+                    if publication is not None:
+                        name = EVENT_NAMES[publication.headers[wire.HEADER_EVENT_TYPE]]
+                        found.append((notification.id, name, publication.body))
+                else:
+                    self.view.position = notification.id
+                self.position = notification.id  # the view and the position move together, one event at a time
+        except Exception:
+            if found:  # what was found before the failure is returned; the next call meets the failure again
+                return found, True
+            raise
         return found, len(notifications) == BATCH_SIZE
 
 

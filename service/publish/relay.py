@@ -36,12 +36,13 @@ from nats.js.kv import KeyValue
 from events import wire
 from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS
+from service.publish.feed import public_between
 from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
 from service.read.read_model import fold_until
 from service.write.application import SettingsApplication
-from service.write.log import LogDecoder, batches, topics_of
+from service.write.log import LogDecoder, batches
 
 log = logging.getLogger("telephony_settings.relay")
 
@@ -201,7 +202,6 @@ class Relay:
         self._stopping = False
         self._start_view = start_view
         """The newest read-model snapshot's view, to fold from instead of the empty one, if there is one."""
-        self._public_topics = topics_of(*CONSUMED_EVENTS)
 
     def stop(self) -> None:
         """Ask the relay to finish the publication in hand and return from ``run()``.
@@ -339,10 +339,7 @@ class Relay:
         is one at or before ``position``, or after it with nothing to publish in between (then from there)."""
         start = self._start_view() if self._start_view is not None and position else None
         if start is not None and start.position > position:
-            between = self._app.recorder.select_notifications(
-                start=position, stop=start.position, limit=1, topics=self._public_topics, inclusive_of_start=False
-            )
-            if between:
+            if public_between(self._app, position, start.position):
                 start = None  # the relay is behind the snapshot: those changes are still to publish
             else:
                 position = start.position

@@ -250,9 +250,7 @@ class Snapshots:
     def view_at_most(self, position: int) -> SettingsView | None:
         """A fresh view from a snapshot that reflects ``position`` or less (for a reader that must start at
         ``position``); ``None`` when there is none or it cannot be used."""
-        snapshot = self._held
-        if snapshot is None or snapshot.position > position:
-            snapshot = self._stored()
+        snapshot = self._held if self._held is not None else self._stored()  # the stored one is rarely older
         if snapshot is None or snapshot.position > position:
             return None
         return view_of(snapshot)

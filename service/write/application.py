@@ -47,15 +47,15 @@ class SettingsApplication(Application[UUID]):
     def __init__(self, env: Mapping[str, str]) -> None:
         try:
             super().__init__(env={**REPOSITORY, **env})
-        except OperationalError as exc:  # the first connection (PostgreSQL: eventsourcing registers its types)
+        except Exception as exc:  # the first connection (PostgreSQL: eventsourcing registers its types) or later
             factory = getattr(self, "factory", None)
             if factory is not None:
                 factory.close()  # its pool's threads
-            if "POSTGRES_HOST" not in env:
+            if not isinstance(exc, OperationalError) or "POSTGRES_HOST" not in env:
                 raise
-            from service.write.store import postgres_location, why_postgres_refuses
+            from service.write.store import postgres_location, shown_reason, why_postgres_refuses
 
-            reason = why_postgres_refuses(env) or str(exc)
+            reason = why_postgres_refuses(env) or shown_reason(str(exc), env.get("POSTGRES_PASSWORD") or "")
             raise StoreUnavailableError(f"PostgreSQL at {postgres_location(env)} is not reachable: {reason}") from None
         # Ids derived from phone numbers and Idempotency-Keys: keyed when the store is encrypted (service.write.ids).
         self.ids = AggregateIds.for_cipher_key(env.get("CIPHER_KEY"))

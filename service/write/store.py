@@ -243,8 +243,7 @@ def libpq_options(env: dict[str, str] | Any) -> dict[str, str]:
 def why_postgres_refuses(env: dict[str, str] | Any) -> str:
     """libpq's own reason why a connection with ``env``'s settings (``Settings.store_env``) fails, or ``""`` when one
     succeeds now. The pool only says it "couldn't get a connection"; this opens one connection to learn why (TLS
-    refused, password rejected, no such database, connection refused). The password is cut out of the text, though
-    libpq does not put it there."""
+    refused, password rejected, no such database, connection refused), never with the password (``shown_reason``)."""
     import psycopg
 
     password = env.get("POSTGRES_PASSWORD") or ""
@@ -260,9 +259,16 @@ def why_postgres_refuses(env: dict[str, str] | Any) -> str:
             **options,
         ).close()
     except psycopg.Error as exc:
-        reason = " ".join(str(exc).split())  # libpq's text spans lines
-        return reason.replace(password, "***") if password else reason
+        return shown_reason(str(exc), password)
     return ""
+
+
+def shown_reason(text: str, password: str) -> str:
+    """libpq's (or the pool's) message on one line, or a stand-in when it contains the password: cutting the
+    password out of it could show it anyway (a password "5" in "port 5432")."""
+    if password and password in text:
+        return "the server refused the connection (its message is not shown: it contains the password)"
+    return " ".join(text.split())  # libpq's text spans lines
 
 
 def postgres_location(env: dict[str, str] | Any) -> str:

@@ -128,3 +128,36 @@ def test_a_failed_read_of_the_log_keeps_the_streams_open_and_they_get_the_change
     found = asyncio.run(scenario())
     assert [body["endpoint"]["phone_number"] for _, _, body in found] == ["+15553210000", "+15553210001"]
     assert "live stream: the log could not be read (OperationalError); retrying" in caplog.text
+
+
+def test_a_read_that_fails_midway_returns_what_it_found_and_loses_no_change(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An event that cannot be made into a message midway through a batch: the changes before it are returned, the
+    next read meets the failure again, and once it passes every change arrives once, in order."""
+    start = container.read_model.copy()
+    begin = start.position  # (the shared reader folds on in ``start`` itself)
+    _create(container, 0, 4)  # 6 public changes
+    shared = feed_module.SharedChanges(container.app, start)
+    original = feed_module.advance
+    calls = {"n": 0, "failed": 0}
+
+    def flaky(view, event, position, **kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 4 and not calls["failed"]:  # the fourth public event, once
+            calls["failed"] = 1
+            raise ValueError("not now")
+        return original(view, event, position, **kwargs)
+
+    monkeypatch.setattr(feed_module, "advance", flaky)
+    assert shared.read() is True  # three changes found before the failure: kept, and more to read
+    first = shared.after(begin)
+    assert first is not None
+    assert len(first[0]) == 3
+    shared.read()
+    kept = shared.after(begin)
+    assert kept is not None
+    positions = [change[0] for change in kept[0]]
+    assert len(positions) == 6
+    assert positions == sorted(set(positions))
+    assert kept[0][:3] == first[0]

@@ -191,7 +191,8 @@ def test_with_snapshot_every_0_the_snapshot_is_written_only_at_shutdown(settings
 def test_readers_start_from_the_snapshot_in_hand_without_reading_the_stored_one_again(
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from service.http.stream import _changes_from
+    from service.http.stream import _reader_from
+    from service.publish.feed import PUBLIC_TOPICS, SharedChanges
 
     first = build_container(settings)
     _write(first, 0, 30)
@@ -214,11 +215,23 @@ def test_readers_start_from_the_snapshot_in_hand_without_reading_the_stored_one_
         now = reopened.read_model.copy()  # the live streams' shared reader starts from a copy of the read model
         assert now.position == reopened.read_model.position
         assert (list(now.endpoints.by_id.values()), now.provider) == _state(reopened.read_model)[::2]
-        resumed = _changes_from(reopened, held + 3)  # a resumption after the snapshot: folded from it
-        assert resumed.view.position == held + 3
+        from_held = reopened.snapshots.view_at_most(held + 3)  # a resumption after the snapshot: from it
+        assert from_held is not None
+        assert from_held.position == held
+        assert reopened.snapshots.view_at_most(held - 1) is None  # before it: none (the stored one is the same)
         assert loads == []  # neither read nor decoded the stored snapshot again
-        assert _changes_from(reopened, held - 1).view.position == held - 1  # before it: the stored one is asked
-        assert loads == [1]
+
+        shared = SharedChanges(reopened.app, reopened.read_model.copy())
+        public = reopened.app.recorder.select_notifications(start=1, limit=10**6, topics=PUBLIC_TOPICS)
+        last_public = public[-1].id
+        assert last_public < shared.floor  # a creation's number claim follows it: the read model is one further
+        # A client back with the last event it got: nothing public before the shared reader's floor, so no reader of
+        # its own (no fold), it takes the shared changes from the floor on.
+        assert _reader_from(reopened, shared, last_public) == (None, shared.floor)
+        own, position = _reader_from(reopened, shared, held + 3)  # further back: a reader of its own, from the snapshot
+        assert own is not None
+        assert (own.position, position) == (held + 3, held + 3)
+        assert loads == []
         now.endpoints.by_id.clear()  # the copy is its own
         assert reopened.read_model.copy().endpoints.by_id
     finally:

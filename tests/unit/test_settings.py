@@ -223,6 +223,6 @@ def test_the_snapshot_interval_comes_from_the_environment() -> None:
     assert Settings.from_env({}).snapshot_every == 50_000
     assert Settings.from_env({"TELEPHONY_SNAPSHOT_EVERY": "10_000"}).snapshot_every == 10_000
     assert Settings.from_env({"TELEPHONY_SNAPSHOT_EVERY": "0"}).snapshot_every == 0
-    for wrong in ("-1", "often", "1.5"):
+    for wrong in ("-1", "often", "1.5", "²", "9" * 5000):
         with pytest.raises(ConfigurationError, match="TELEPHONY_SNAPSHOT_EVERY must be a whole number"):
             Settings.from_env({"TELEPHONY_SNAPSHOT_EVERY": wrong})
