@@ -839,7 +839,18 @@ def scenario_coldstart(config: Config) -> list[Row]:
     url = _endpoints_store(config, n)
     variants = [("NATS off", False, False), ("NATS off, from its snapshot", False, True)]
     variants.append(("NATS on, relay caught up", True, False))
-    return [_cold_start(config, url, f"{n:,} endpoints ({2 * n + 1:,} events, SQLite)", *v) for v in variants]
+    rows = [_cold_start(config, url, f"{n:,} endpoints ({2 * n + 1:,} events, SQLite)", *v) for v in variants]
+    pg = config.postgres()
+    if pg is not None:  # a replica on PostgreSQL starts from the snapshot in the database (written by any replica)
+        try:
+            pg_url = pg.create(f"coldstart{n}")
+            seed_store(infra.store_env_for(pg_url), 2 * n + 1, endpoints=n)
+            what = f"{n:,} endpoints ({2 * n + 1:,} events, PostgreSQL)"
+            rows.append(_cold_start(config, pg_url, what, "NATS off, full fold", False, False))
+            rows.append(_cold_start(config, pg_url, what, "NATS off, from its snapshot", False, True))
+        finally:
+            pg.drop_all()
+    return rows
 
 
 def scenario_coldstart_history(config: Config) -> list[Row]:
@@ -859,6 +870,25 @@ def _snapshot_path(url: str) -> Path:
     return Path(url[len("sqlite:///") :] + ".snapshot")
 
 
+def _snapshot_exists(url: str, drop: bool = False) -> bool:
+    """Whether the store at ``url`` has a read-model snapshot (a file beside SQLite, a row in PostgreSQL); with
+    ``drop``, remove it first (the next start folds the whole log)."""
+    if url.startswith("sqlite"):
+        if drop:
+            _snapshot_path(url).unlink(missing_ok=True)
+        return _snapshot_path(url).exists()
+    import psycopg
+
+    from service.read.snapshots import TABLE
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        if connection.execute("SELECT to_regclass(%s)", [TABLE]).fetchone()[0] is None:
+            return False
+        if drop:
+            connection.execute(f"DELETE FROM {TABLE}")
+        return connection.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0] > 0
+
+
 def _cold_start(
     config: Config,
     url: str,
@@ -871,9 +901,9 @@ def _cold_start(
     """Spawn ``serve`` on the store at ``url`` -> first 200 from /health/ready; RSS then and once settled. Without
     ``from_snapshot`` the snapshot is removed first (a full fold); with it, the one the previous start wrote stays."""
     if not from_snapshot:
-        _snapshot_path(url).unlink(missing_ok=True)
-    elif not _snapshot_path(url).exists():
-        raise RuntimeError(f"no snapshot at {_snapshot_path(url)}: run the full-fold variant first")
+        _snapshot_exists(url, drop=True)
+    elif not _snapshot_exists(url):
+        raise RuntimeError(f"no snapshot for {url}: run the full-fold variant first")
     data_dir = config.work_dir / "coldstart"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
