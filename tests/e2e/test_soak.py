@@ -1,7 +1,9 @@
-"""Soak: a bounded mixed load on the real server for a minute, with a live NATS subscriber.
+"""Soak: a bounded mixed load on the real server for a minute, with a live NATS subscriber and two live streams
+(server-sent events): one open throughout, one that disconnects every ``RECONNECT_EVERY`` seconds and comes back with
+its ``Last-Event-ID``, as a browser's ``EventSource`` does.
 
-Zero 5xx, every public event received by the subscriber exactly once and in order, and the server's memory flat
-after warm-up. Runs in CI (marked ``slow`` so it can be deselected locally with ``-m "not slow"``).
+Zero 5xx, every public event received by the subscriber and by each stream exactly once and in order, and the
+server's memory flat after warm-up. Runs in CI (marked ``slow`` so it can be deselected locally with ``-m "not slow"``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ from tests.clients import AUTH
 from tests.e2e.conftest import ServiceProcess
 from tests.e2e.reliability_support import ENDPOINTS, last_public_position, nats_url_of, store_events
 from tests.nats_support import wait_until
+from tests.sse_client import Reader
 
 SOAK_SECONDS = 60.0
 WARM_UP_SECONDS = 15.0
 WRITERS, READERS = 3, 3
 WRITES_PER_SECOND_EACH = 25  # about 75 writes/s in all; reads run unthrottled
 POOL = 20  # phone numbers per writer: the live data stays bounded, so memory must too
+RECONNECT_EVERY = 10.0
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +76,44 @@ class Subscriber:
         while not self._stop.is_set():
             await asyncio.sleep(0.1)
         await nc.close()
+
+
+class StreamWatcher:
+    """A live stream read from outside: ``(position, event id)`` of every event, across reconnections."""
+
+    def __init__(self, server: ServiceProcess) -> None:
+        self.server = server
+        self.received: list[tuple[int, str]] = []
+        self.reconnections = 0
+        self._reader = Reader(server)
+
+    def drain(self, until: int | None = None, timeout: float = 0.0) -> None:
+        """Take what has arrived; with ``until``, wait (up to ``timeout``) for the event at that position."""
+        deadline = time.monotonic() + timeout
+        while True:
+            last = self.received[-1][0] if self.received else 0
+            if until is not None and last >= until:
+                return
+            remaining = deadline - time.monotonic()
+            if until is None and self._reader.events.empty():
+                return
+            if remaining <= 0 and until is not None:
+                raise AssertionError(f"the stream stopped at {last}, not {until}")
+            event = self._reader.next(timeout=max(0.01, remaining))
+            if event is None:
+                raise AssertionError("the stream ended")
+            self.received.append((event.id, event.body["id"]))
+
+    def reconnect(self) -> None:
+        """Go away and come back after the last event received (a browser's ``EventSource`` sends the header)."""
+        self.drain()
+        self._reader.close()
+        last = self.received[-1][0] if self.received else 0
+        self._reader = Reader(self.server, headers={"Last-Event-ID": str(last)})
+        self.reconnections += 1
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 class MixedLoad:
@@ -141,6 +183,7 @@ def test_a_minute_of_mixed_load_gives_no_5xx_loses_no_message_and_keeps_memory_f
     assert server.process is not None
     subscriber = Subscriber(nats_url_of(data_dir))
     subscriber.start()
+    steady, returning = StreamWatcher(server), StreamWatcher(server)
     load = MixedLoad(server.url)
     samples: list[tuple[float, int]] = []
     started = time.monotonic()
@@ -148,6 +191,9 @@ def test_a_minute_of_mixed_load_gives_no_5xx_loses_no_message_and_keeps_memory_f
     try:
         while (elapsed := time.monotonic() - started) < SOAK_SECONDS:
             samples.append((elapsed, _rss_kib(server.process.pid)))
+            steady.drain()
+            if elapsed >= RECONNECT_EVERY * (returning.reconnections + 1):
+                returning.reconnect()
             time.sleep(2.0)
     finally:
         load.stop()
@@ -163,12 +209,19 @@ def test_a_minute_of_mixed_load_gives_no_5xx_loses_no_message_and_keeps_memory_f
                 for position, event in events
                 if isinstance(event, PUBLIC_EVENT_TYPES)
             ]
+            for watcher in (steady, returning):
+                watcher.drain(until=head, timeout=30)
     finally:
         subscriber.stop()
+        steady.close()
+        returning.close()
 
     assert load.errors == []
     assert not [status for status in load.statuses if status >= 500]
     assert subscriber.received == expected  # none lost, none twice, in order
+    assert steady.received == expected  # the live stream: the same
+    assert returning.received == expected  # and across its reconnections
+    assert returning.reconnections >= SOAK_SECONDS // RECONNECT_EVERY - 1
     after_warm_up = [rss for at, rss in samples if at >= WARM_UP_SECONDS]
     baseline = after_warm_up[0]
     growth = max(after_warm_up) - baseline
@@ -176,7 +229,8 @@ def test_a_minute_of_mixed_load_gives_no_5xx_loses_no_message_and_keeps_memory_f
     record_property(
         "figures",
         f"{requests} requests in {SOAK_SECONDS:.0f} s ({requests / SOAK_SECONDS:.0f}/s), statuses {load.statuses}, "
-        f"{len(expected)} messages received once each, RSS {samples[0][1] // 1024} MiB at start, "
+        f"{len(expected)} messages received once each (NATS, a stream, a stream reconnected "
+        f"{returning.reconnections} times), RSS {samples[0][1] // 1024} MiB at start, "
         f"{baseline // 1024} MiB after warm-up, peak {max(after_warm_up) // 1024} MiB",
     )
     # Flat: after warm-up the resident size may wobble (allocator, caches) but not climb with the load.
