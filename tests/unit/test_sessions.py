@@ -37,7 +37,10 @@ def test_a_tampered_or_foreign_cookie_stands_for_nothing() -> None:
     _, cookie = sessions.sign_in(VIEWER)  # type: ignore[misc]
     body, _, signature = cookie.rpartition(".")
     assert sessions.check(f"{body}x.{signature}") is None
-    assert sessions.check(f"{body}.{signature[:-1]}A") is None
+    # A signature with one character changed (the first: the last of 43 base64 characters carries only 4 bits, so
+    # some changes of it decode to the same bytes, and "A" may be what it already was).
+    other = "B" if signature[0] == "A" else "A"
+    assert sessions.check(f"{body}.{other}{signature[1:]}") is None
     assert sessions.check("garbage") is None
     assert sessions.check("") is None
     assert Sessions(b"t" * 32, ring()).check(cookie) is None  # another secret: another service
