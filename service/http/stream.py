@@ -29,8 +29,9 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.container import Container
 from service.http.schemas import MAX_POSITION, error_responses, needs
-from service.publish.feed import Changes, SharedChanges, public_between
+from service.publish.feed import Changes, SharedChanges
 from service.write.errors import FieldError, InvalidSettingsError
+from service.write.log import public_after
 
 log = logging.getLogger("telephony_settings.stream")
 
@@ -93,7 +94,7 @@ def _reader_from(container: Container, shared: SharedChanges, position: int) -> 
     last event it got), else ``(a reader of its own, position)``, folded from a read-model snapshot at or before
     ``position`` or from the start of the log."""
     floor = shared.floor
-    if not public_between(container.app, position, floor):
+    if not public_after(container.app.recorder, position, upto=floor):
         return None, max(position, floor)
     snapshots = container.snapshots
     start = snapshots.view_at_most(position) if snapshots is not None else None
@@ -185,16 +186,14 @@ async def _events(container: Container, feed: LiveFeed, position: int) -> AsyncI
                         if own is None:
                             continue  # nothing public before the shared changes: the stream takes them from here
                     found, more = await sync_to_thread(own.next_batch)
-                except Exception as exc:  # the store briefly away: the stream stays open and tries again
+                except Exception as exc:  # the store briefly away: the stream stays open (keep-alives below)
                     log.warning("live stream: the log could not be read (%s); retrying", type(exc).__name__)
-                    if time.monotonic() - quiet_since >= container.settings.stream_heartbeat:
-                        yield ServerSentEventMessage(comment="keep-alive")
-                        quiet_since = time.monotonic()
+                    found = []
                     await asyncio.sleep(1.0)
-                    continue
-                position = own.position
-                if shared.after(position) is not None:
-                    own = None  # caught up with what the shared reader keeps: its own view is dropped
+                else:
+                    position = own.position
+                    if shared.after(position) is not None:
+                        own = None  # caught up with what the shared reader keeps: its own view is dropped
             for change_position, name, body in found:
                 yield ServerSentEventMessage(data=body.decode(), event=name, id=change_position)
             if found:

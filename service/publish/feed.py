@@ -23,7 +23,7 @@ from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS
 from service.publish.publication import advance
 from service.read.read_model import fold_until
-from service.write.log import LogDecoder, batches, topics_of
+from service.write.log import LogDecoder, batches
 
 BATCH_SIZE = 500
 EVENT_NAMES = {
@@ -33,20 +33,6 @@ EVENT_NAMES = {
     "ProviderUpdated": "provider.updated",
 }
 """The name of each public event on the live stream (SSE ``event:``)."""
-
-
-PUBLIC_TOPICS = topics_of(*CONSUMED_EVENTS)
-
-
-def public_between(app: Any, after: int, upto: int) -> bool:
-    """Whether the log holds a public change (one that makes a message) after ``after`` and up to ``upto``: when
-    it does not, a reader at ``after`` may start at ``upto`` instead (from a view at ``upto``) and miss nothing."""
-    if upto <= after:
-        return False
-    found = app.recorder.select_notifications(
-        start=after, stop=upto, limit=1, topics=PUBLIC_TOPICS, inclusive_of_start=False
-    )
-    return bool(found)
 
 
 class Changes:

@@ -36,13 +36,12 @@ from nats.js.kv import KeyValue
 from events import wire
 from projections import SettingsView
 from projections.settings import CONSUMED_EVENTS
-from service.publish.feed import public_between
 from service.publish.lease import RelayLease
 from service.publish.nats_link import NatsLink
 from service.publish.publication import Publication, advance, all_routes, public_provider
 from service.read.read_model import fold_until
 from service.write.application import SettingsApplication
-from service.write.log import LogDecoder, batches
+from service.write.log import LogDecoder, batches, public_after
 
 log = logging.getLogger("telephony_settings.relay")
 
@@ -339,7 +338,7 @@ class Relay:
         is one at or before ``position``, or after it with nothing to publish in between (then from there)."""
         start = self._start_view() if self._start_view is not None and position else None
         if start is not None and start.position > position:
-            if public_between(self._app, position, start.position):
+            if public_after(self._app.recorder, position, upto=start.position):
                 start = None  # the relay is behind the snapshot: those changes are still to publish
             else:
                 position = start.position

@@ -19,6 +19,8 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Notification
 from eventsourcing.utils import get_topic, resolve_topic
 
+from events import PUBLIC_EVENT_TYPES
+
 BATCH_SIZE = 1000
 
 
@@ -82,3 +84,17 @@ class LogDecoder:
 
 def topics_of(*event_types: type) -> list[str]:
     return [get_topic(cls) for cls in event_types]
+
+
+PUBLIC_TOPICS = topics_of(*PUBLIC_EVENT_TYPES)
+"""The topics of the events other services see (the ones that make messages)."""
+
+
+def public_after(recorder: ApplicationRecorder, after: int, upto: int | None = None) -> bool:
+    """Whether the log holds a public event after position ``after`` (and up to ``upto``, when given): when it does
+    not, nothing anyone sees changed in between."""
+    if upto is not None and upto <= after:
+        return False
+    stop = {} if upto is None else {"stop": upto}
+    found = recorder.select_notifications(start=after, limit=1, topics=PUBLIC_TOPICS, inclusive_of_start=False, **stop)
+    return bool(found)

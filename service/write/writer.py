@@ -32,13 +32,13 @@ from uuid import UUID, uuid4
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, PersistenceError
 
-from events import PUBLIC_EVENT_TYPES, SETTINGS_ID, IdempotencyKeyUsed
+from events import SETTINGS_ID, IdempotencyKeyUsed
 from service.write import change_sets
 from service.write import decisions as domain
 from service.write.commands import Actor, ChangeSet, DeleteEndpoint, NewEndpoint, PatchEndpoint, UpdateProvider
 from service.write.conditions import Conditions, Receipt, SettingsChangedError
 from service.write.errors import ConcurrentChangeError, SettingsError
-from service.write.log import topics_of
+from service.write.log import public_after
 from service.write.memory import Kind, Memory, States
 
 log = logging.getLogger("telephony_settings")
@@ -51,7 +51,6 @@ MAX_ATTEMPTS = 50
 """Decisions of one command against concurrent writers before it gives up (409)."""
 
 Command = NewEndpoint | PatchEndpoint | DeleteEndpoint | UpdateProvider | ChangeSet
-PUBLIC_TOPICS = topics_of(*PUBLIC_EVENT_TYPES)
 
 
 class WriterStoppedError(PersistenceError):
@@ -391,7 +390,7 @@ class Writer:
             raise SettingsChangedError(
                 f"If-Match names settings version {since}, which these settings never had: read them again", current
             )
-        if recorder.select_notifications(start=since, limit=1, topics=PUBLIC_TOPICS, inclusive_of_start=False):
+        if public_after(recorder, since):
             raise SettingsChangedError(
                 f"the settings changed since version {since}: read them again (X-Settings-Version) and resend",
                 current,

@@ -192,7 +192,8 @@ def test_readers_start_from_the_snapshot_in_hand_without_reading_the_stored_one_
     settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from service.http.stream import _reader_from
-    from service.publish.feed import PUBLIC_TOPICS, SharedChanges
+    from service.publish.feed import SharedChanges
+    from service.write.log import PUBLIC_TOPICS
 
     first = build_container(settings)
     _write(first, 0, 30)
