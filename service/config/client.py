@@ -198,4 +198,4 @@ def _decode(response: httpx.Response) -> Any:
 
 def _version(response: httpx.Response) -> int | None:
     raw = response.headers.get(VERSION_HEADER)
-    return int(raw) if raw is not None and raw.isdigit() else None
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else None

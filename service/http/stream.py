@@ -104,7 +104,7 @@ def _reader_from(container: Container, shared: SharedChanges, position: int) -> 
 def _resume_position(last_event_id: str | None, after: int | None) -> int | None:
     if last_event_id is not None and last_event_id.strip():
         text = last_event_id.strip()
-        if not text.isdigit() or int(text) > MAX_POSITION:
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_POSITION:  # "²" is a digit to isdigit
             raise InvalidSettingsError([FieldError("Last-Event-ID", "must be a store position (an event's id)")])
         return int(text)
     return after

@@ -121,3 +121,11 @@ def test_the_stream_needs_a_key_with_read_and_a_position_for_last_event_id(serve
         bad = anonymous.get(STREAM, headers={**AUTH, "Last-Event-ID": "yesterday"})
         assert bad.status_code == 422
         assert bad.json()["errors"][0]["field"] == "Last-Event-ID"
+
+
+@pytest.mark.parametrize("value", [b"\xb2", b"\xb9\xb2", b"12\xbd"])  # latin-1 superscripts and a fraction
+def test_a_last_event_id_of_non_ascii_digits_is_a_422_not_a_500(server: ServiceProcess, value: bytes) -> None:
+    with httpx.Client(base_url=server.url, trust_env=False, timeout=WAIT) as client:
+        answer = client.get(STREAM, headers={**AUTH, "Last-Event-ID": value})  # type: ignore[dict-item]
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["errors"][0]["field"] == "Last-Event-ID"
